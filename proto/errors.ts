@@ -1,0 +1,54 @@
+// Weft's error codes are part of the contract: proxies put them in the
+// `weft-error` response header, control-plane replies carry them in gRPC
+// status details, and tests assert them. Codes never change meaning.
+
+export const ERROR_CODES = [
+  // proxy data path
+  'WEFT_ERR_NO_ROUTE',
+  'WEFT_ERR_NO_ENDPOINTS',
+  'WEFT_ERR_TIMEOUT',
+  'WEFT_ERR_IDENTITY_MISMATCH',
+  'WEFT_ERR_DENIED',
+  'WEFT_ERR_TLS_REQUIRED',
+  'WEFT_ERR_EGRESS_REFUSED',
+  'WEFT_ERR_UPSTREAM_CONNECT',
+  'WEFT_ERR_UPSTREAM_RESET',
+  'WEFT_ERR_BAD_REQUEST',
+  'WEFT_ERR_LOOP',
+  'WEFT_ERR_SHUTTING_DOWN',
+  // configuration
+  'WEFT_ERR_CONFIG_INVALID',
+  // identity
+  'WEFT_ERR_SPIFFE_ID_INVALID',
+  'WEFT_ERR_SVID_UNTRUSTED',
+  'WEFT_ERR_SVID_EXPIRED',
+  'WEFT_ERR_SVID_NOT_YET_VALID',
+  'WEFT_ERR_SVID_SAN',
+  'WEFT_ERR_SVID_IS_CA',
+  'WEFT_ERR_SVID_MALFORMED',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Base of every Weft error: a stable `code`, a message for humans, a `cause`. */
+export class WeftError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'WeftError';
+  }
+}
+
+/** Walks the cause chain and returns the first WeftError, if any. */
+export function findWeftError(err: unknown): WeftError | undefined {
+  let cur: unknown = err;
+  for (let depth = 0; cur !== undefined && cur !== null && depth < 16; depth++) {
+    if (cur instanceof WeftError) return cur;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** The response header that names the error code of a proxy-generated response. */
+export const ERROR_HEADER = 'weft-error';

@@ -1,0 +1,135 @@
+// TypeScript shape of mesh.proto's messages in their proto3 JSON mapping
+// (lowerCamelCase fields, enums as names). Kept in step with mesh.proto by
+// mesh.test.ts, which round-trips a full object through the .proto schema.
+
+export interface ProxyConfig {
+  version: string;
+  services: Service[];
+  inbound: InboundPolicy;
+  trustBundlePem: string[];
+  egress: EgressPolicy;
+  defaults: RouteDefaults;
+}
+
+export interface Service {
+  name: string;
+  namespace: string;
+  clusterIp: string;
+  ports: ServicePort[];
+  routes: Route[];
+  endpoints: Endpoint[];
+  aliases: string[];
+}
+
+export interface ServicePort {
+  name: string;
+  port: number;
+  targetPort: number;
+}
+
+export interface Route {
+  name: string;
+  matches: HttpMatch[];
+  backends: WeightedBackend[];
+  timeoutMs: number;
+  retry?: RetryPolicy | undefined;
+}
+
+export interface HttpMatch {
+  path?: PathMatch | undefined;
+  methods: string[];
+  headers: HeaderMatch[];
+}
+
+export type PathMatch = { exact: string } | { prefix: string } | { regex: string };
+
+export type HeaderMatch = { name: string } & ({ exact: string } | { regex: string });
+
+export interface WeightedBackend {
+  service: string;
+  weight: number;
+  port: number;
+}
+
+export interface RetryPolicy {
+  maxRetries: number;
+  budgetRatio: number;
+  minRetriesPerSecond: number;
+}
+
+export interface RouteDefaults {
+  timeoutMs: number;
+  retry: RetryPolicy;
+  connectTimeoutMs: number;
+}
+
+export interface Endpoint {
+  address: string;
+  port: number;
+  identity: string;
+  proxyPort: number;
+  pod: string;
+  deployment: string;
+  serviceAccount: string;
+  namespace: string;
+}
+
+export type InboundMode = 'PERMISSIVE' | 'STRICT';
+
+export interface InboundPolicy {
+  mode: InboundMode;
+  allowedIdentities: string[];
+  appPorts: number[];
+  identity: string;
+}
+
+export interface EgressPolicy {
+  allow: boolean;
+}
+
+// Config stream
+
+export type ProxyMessage = { subscribe: Subscribe } | { ack: Ack };
+
+export interface Subscribe {
+  namespace: string;
+  pod: string;
+  serviceAccount: string;
+  version: string;
+  token: string;
+}
+
+export interface Ack {
+  version: string;
+  ok: boolean;
+  error: string;
+}
+
+export interface ConfigUpdate {
+  config: ProxyConfig;
+}
+
+// Identity
+
+export interface CertifyRequest {
+  identity: string;
+  token: string;
+  csrPem: string;
+}
+
+export interface CertifyResponse {
+  leafPem: string;
+  intermediatesPem: string[];
+  validUntilUnixMs: number;
+}
+
+/** Ports fixed by DESIGN.md. */
+export const PORTS = {
+  proxyOutbound: 4140,
+  proxyInbound: 4143,
+  proxyAdmin: 4191,
+  proxyUid: 2102,
+  controlPlaneGrpc: 8086,
+  controlPlaneAdmin: 9990,
+  injectorWebhook: 8443,
+} as const;
