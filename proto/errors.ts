@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   'WEFT_ERR_BAD_REQUEST',
   'WEFT_ERR_LOOP',
   'WEFT_ERR_SHUTTING_DOWN',
+  'WEFT_ERR_NOT_READY',
   // configuration
   'WEFT_ERR_CONFIG_INVALID',
   // identity

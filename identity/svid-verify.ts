@@ -1,0 +1,244 @@
+// Verifies X.509 SVIDs with Node's crypto.X509Certificate: the chain from the
+// leaf through the intermediates to one trust anchor (names and signatures),
+// validity at a given `now` of every certificate on that path, a non-CA leaf
+// with exactly one URI SAN that is a valid SPIFFE ID, and optionally the ID
+// the caller expects. Every failure is a WeftError with an identity code.
+
+import { X509Certificate, type KeyObject } from 'node:crypto';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import { WeftError } from '../proto/errors.ts';
+import { parseSpiffeId, type SpiffeId } from './spiffe-id.ts';
+import { uriSans } from './subject-alt-name.ts';
+
+/** Longest chain accepted (leaf + intermediates [+ a copy of the anchor]). */
+const MAX_CHAIN_LENGTH = 8;
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+interface TrustAnchor {
+  readonly cert: X509Certificate;
+  /** Cached: X509Certificate#publicKey builds a new KeyObject on every read. */
+  readonly publicKey: KeyObject;
+}
+
+/** Trust anchors parsed once (parseTrustBundle), for verifying many SVIDs. */
+export interface TrustBundle {
+  readonly anchors: readonly TrustAnchor[];
+  /** The bundle's certificates as PEM, e.g. for a TLS context's `ca`. */
+  readonly pems: readonly string[];
+  /** When set, SVIDs of any other trust domain are untrusted. */
+  readonly trustDomain: string | undefined;
+}
+
+export type CertificateInput = string | Uint8Array | X509Certificate;
+
+export type VerifySvidOptions = {
+  /** Verification time: validity windows are checked against it. */
+  now: Date;
+  /** When given, the SVID's ID must equal it (else WEFT_ERR_IDENTITY_MISMATCH). */
+  expectedId?: string | undefined;
+} & (
+  | { /** Leaf first, then intermediates: PEM blocks, one or several per string. */ chainPem: string | readonly string[]; chainDer?: undefined }
+  | { /** Leaf first, then intermediates, DER-encoded. */ chainDer: readonly Uint8Array[]; chainPem?: undefined }
+) &
+  (
+    | { /** Pre-parsed anchors (the fast path). */ trustBundle: TrustBundle; trustBundlePem?: undefined }
+    | { /** Anchors as PEM, parsed on every call. */ trustBundlePem: readonly string[]; trustBundle?: undefined }
+  );
+
+export interface VerifiedSvid {
+  spiffeId: string;
+  /** The parsed ID (trust domain, path, namespace and service account when present). */
+  identity: SpiffeId;
+  /** The leaf's notAfter. */
+  notAfter: Date;
+}
+
+function malformed(message: string, cause?: unknown): WeftError {
+  return new WeftError('WEFT_ERR_SVID_MALFORMED', message, cause === undefined ? undefined : { cause });
+}
+
+/** Splits PEM text into its CERTIFICATE blocks. */
+export function splitPemCertificates(pem: string): string[] {
+  return pem.match(PEM_CERTIFICATE) ?? [];
+}
+
+/** Parses one certificate (PEM, DER or already parsed); throws WEFT_ERR_SVID_MALFORMED. */
+export function parseCertificate(input: CertificateInput): X509Certificate {
+  if (input instanceof X509Certificate) return input;
+  try {
+    return new X509Certificate(input);
+  } catch (cause) {
+    throw malformed('cannot parse certificate', cause);
+  }
+}
+
+function parsePemList(pems: string | readonly string[], what: string): X509Certificate[] {
+  const blocks = (typeof pems === 'string' ? [pems] : pems).flatMap((p) => {
+    const found = splitPemCertificates(p);
+    if (found.length === 0) throw malformed(`${what}: no PEM CERTIFICATE block found`);
+    return found;
+  });
+  return blocks.map(parseCertificate);
+}
+
+/**
+ * Parses trust anchors once. Each string may hold several PEM certificates.
+ * Every anchor must be a CA certificate. Throws WEFT_ERR_SVID_MALFORMED.
+ */
+export function parseTrustBundle(pems: string | readonly string[], options?: { trustDomain?: string }): TrustBundle {
+  const certs = parsePemList(pems, 'trust bundle');
+  if (certs.length === 0) throw malformed('trust bundle is empty');
+  const anchors = certs.map((cert) => {
+    if (!cert.ca) throw malformed(`trust anchor is not a CA certificate: ${cert.subject}`);
+    return { cert, publicKey: cert.publicKey };
+  });
+  return {
+    anchors,
+    pems: certs.map((c) => c.toString()),
+    trustDomain: options?.trustDomain,
+  };
+}
+
+function parseChain(opts: VerifySvidOptions): X509Certificate[] {
+  const chain =
+    opts.chainDer !== undefined ? opts.chainDer.map(parseCertificate) : parsePemList(opts.chainPem, 'certificate chain');
+  if (chain.length === 0) throw malformed('no certificate presented');
+  if (chain.length > MAX_CHAIN_LENGTH) throw malformed(`certificate chain longer than ${MAX_CHAIN_LENGTH}`);
+  return chain;
+}
+
+function describe(cert: X509Certificate): string {
+  // An SVID may have an empty subject, which Node reports as undefined.
+  const subject = cert.subject as string | undefined;
+  return subject ? `"${subject.replace(/\n/g, ', ')}"` : `certificate with serial ${cert.serialNumber}`;
+}
+
+function validAt(cert: X509Certificate, t: number): boolean {
+  return cert.validFromDate.getTime() <= t && t <= cert.validToDate.getTime();
+}
+
+function issued(issuer: X509Certificate, child: X509Certificate, issuerKey?: KeyObject): boolean {
+  // checkIssued compares names (and key identifiers / key usage); verify checks the signature.
+  return child.checkIssued(issuer) && child.verify(issuerKey ?? issuer.publicKey);
+}
+
+/**
+ * Builds the path leaf -> intermediates -> anchor. Intermediates may come in
+ * any order; each is used at most once; unused extra certificates (such as a
+ * copy of the anchor) are ignored. Among several issuers, one valid at `now`
+ * is preferred (e.g. a renewed root with the same key). Returns the path,
+ * anchor last.
+ */
+function buildPath(chain: X509Certificate[], bundle: TrustBundle, t: number): X509Certificate[] {
+  const leaf = chain[0] as X509Certificate;
+  const unused = chain.slice(1);
+  const path = [leaf];
+  let current = leaf;
+  for (;;) {
+    const anchors = bundle.anchors.filter((a) => issued(a.cert, current, a.publicKey));
+    if (anchors.length > 0) {
+      const anchor = anchors.find((a) => validAt(a.cert, t)) ?? (anchors[0] as TrustAnchor);
+      path.push(anchor.cert);
+      return path;
+    }
+    const candidates = unused.filter((c) => issued(c, current));
+    const issuer = candidates.find((c) => c.ca && validAt(c, t)) ?? candidates.find((c) => c.ca);
+    if (issuer === undefined) {
+      const notCa = candidates[0];
+      throw new WeftError(
+        'WEFT_ERR_SVID_UNTRUSTED',
+        notCa === undefined
+          ? `no trust anchor or presented intermediate issued ${describe(current)}`
+          : `${describe(current)} was issued by ${describe(notCa)}, which is not a CA`,
+      );
+    }
+    unused.splice(unused.indexOf(issuer), 1);
+    path.push(issuer);
+    current = issuer;
+  }
+}
+
+function checkValidity(path: X509Certificate[], now: Date): void {
+  const t = now.getTime();
+  if (Number.isNaN(t)) throw new TypeError('now must be a valid Date');
+  for (const cert of path) {
+    if (t < cert.validFromDate.getTime()) {
+      throw new WeftError(
+        'WEFT_ERR_SVID_NOT_YET_VALID',
+        `${describe(cert)} is not valid before ${cert.validFromDate.toISOString()}`,
+      );
+    }
+    if (t > cert.validToDate.getTime()) {
+      throw new WeftError('WEFT_ERR_SVID_EXPIRED', `${describe(cert)} expired at ${cert.validToDate.toISOString()}`);
+    }
+  }
+}
+
+/** The SPIFFE ID of an X.509 SVID: its one URI SAN, validated. Throws WEFT_ERR_SVID_SAN / _MALFORMED. */
+export function certificateSpiffeId(certificate: CertificateInput): string {
+  const cert = parseCertificate(certificate);
+  return spiffeIdOf(cert).spiffeId;
+}
+
+function spiffeIdOf(cert: X509Certificate): { spiffeId: string; identity: SpiffeId } {
+  const uris = uriSans(cert.subjectAltName);
+  if (uris.length !== 1) {
+    throw new WeftError('WEFT_ERR_SVID_SAN', `an SVID has exactly one URI SAN; ${describe(cert)} has ${uris.length}`);
+  }
+  const spiffeId = uris[0] as string;
+  try {
+    return { spiffeId, identity: parseSpiffeId(spiffeId) };
+  } catch (cause) {
+    throw new WeftError('WEFT_ERR_SVID_SAN', `the URI SAN of ${describe(cert)} is not a valid SPIFFE ID`, { cause });
+  }
+}
+
+/**
+ * Verifies an X.509 SVID chain at `now`. Throws a WeftError with code
+ * WEFT_ERR_SVID_MALFORMED (unparseable, empty), WEFT_ERR_SVID_UNTRUSTED (no
+ * path to an anchor, non-CA issuer, other trust domain), WEFT_ERR_SVID_EXPIRED /
+ * WEFT_ERR_SVID_NOT_YET_VALID (any certificate on the path),
+ * WEFT_ERR_SVID_IS_CA (CA leaf), WEFT_ERR_SVID_SAN (not exactly one URI SAN, or
+ * not a SPIFFE ID), WEFT_ERR_IDENTITY_MISMATCH (not `expectedId`).
+ */
+export function verifySvid(opts: VerifySvidOptions): VerifiedSvid {
+  const bundle = opts.trustBundle ?? parseTrustBundle(opts.trustBundlePem);
+  const chain = parseChain(opts);
+  const leaf = chain[0] as X509Certificate;
+  const t = opts.now.getTime();
+
+  const path = buildPath(chain, bundle, t);
+  checkValidity(path, opts.now);
+  if (leaf.ca) throw new WeftError('WEFT_ERR_SVID_IS_CA', `${describe(leaf)} is a CA certificate, not an SVID`);
+  const { spiffeId, identity } = spiffeIdOf(leaf);
+
+  if (bundle.trustDomain !== undefined && identity.trustDomain !== bundle.trustDomain) {
+    throw new WeftError(
+      'WEFT_ERR_SVID_UNTRUSTED',
+      `SVID ${spiffeId} is outside the bundle's trust domain ${bundle.trustDomain}`,
+    );
+  }
+  if (opts.expectedId !== undefined && spiffeId !== opts.expectedId) {
+    throw new WeftError('WEFT_ERR_IDENTITY_MISMATCH', `peer is ${spiffeId}, expected ${opts.expectedId}`);
+  }
+  return { spiffeId, identity, notAfter: leaf.validToDate };
+}
+
+/**
+ * The peer's certificate chain as DER, leaf first, from a connected TLS socket
+ * (follows `issuerCertificate` until it refers to itself). Empty when the peer
+ * presented no certificate. The chain may end with the anchor when the local
+ * TLS context knows it; verifySvid ignores that copy.
+ */
+export function peerChainFromTlsSocket(socket: TLSSocket): Buffer[] {
+  const chain: Buffer[] = [];
+  const seen = new Set<object>();
+  let cert: Partial<DetailedPeerCertificate> | null | undefined = socket.getPeerCertificate(true);
+  while (cert && cert.raw && !seen.has(cert) && chain.length < MAX_CHAIN_LENGTH) {
+    seen.add(cert);
+    chain.push(cert.raw);
+    cert = cert.issuerCertificate;
+  }
+  return chain;
+}

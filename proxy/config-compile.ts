@@ -1,0 +1,192 @@
+// Compiles a validated ProxyConfig into the structures the request path
+// reads: a name index, precompiled routes, weighted splits resolved to
+// concrete services, endpoints grouped by port with their metric labels.
+// Pure; everything per-request is looked up, never rebuilt.
+import { WeftError } from '../proto/errors.ts';
+import type { Endpoint, InboundPolicy, ProxyConfig, RetryPolicy, Service } from '../proto/mesh.ts';
+import { identityMatches } from '../identity/spiffe-id.ts';
+import { compileRoutes, type CompiledRoute } from './route-match.ts';
+import { compileSplit, type CompiledSplit } from './weighted-choice.ts';
+import { compileServiceIndex } from './service-resolve.ts';
+import { endpointKey } from './endpoint-choice.ts';
+import { createRetryBudget, type RetryBudget } from './retry-budget.ts';
+import { tlsAgentKey } from './upstream-pool.ts';
+
+export interface CompiledEndpoint {
+  readonly endpoint: Endpoint;
+  /** Balancer key: address:port. */
+  readonly key: string;
+  /** Pool key of its mTLS agent; '' when the endpoint is not meshed. */
+  readonly agentKey: string;
+}
+
+export interface EndpointSet {
+  readonly endpoints: readonly CompiledEndpoint[];
+  readonly keys: readonly string[];
+  readonly byKey: ReadonlyMap<string, CompiledEndpoint>;
+}
+
+export interface CompiledBackend {
+  readonly weight: number;
+  readonly service: CompiledService;
+  /** Port on the backend service; 0: the port the request addressed. */
+  readonly port: number;
+}
+
+export interface CompiledServiceRoute {
+  readonly compiled: CompiledRoute;
+  readonly split: CompiledSplit<CompiledBackend>;
+  readonly timeoutMs: number;
+  readonly retry: RetryPolicy;
+  readonly budget: RetryBudget;
+  /** Label for logs and /config: the route name or its index. */
+  readonly label: string;
+}
+
+export interface CompiledService {
+  readonly service: Service;
+  /** "name.namespace" */
+  readonly id: string;
+  /** "name.namespace.svc.<cluster domain>" */
+  readonly fqdn: string;
+  routes: CompiledServiceRoute[];
+  readonly compiledRoutes: CompiledRoute[];
+  /** Endpoints for a service port (the Service's port, not the target port). */
+  endpointsFor(port: number): EndpointSet | undefined;
+}
+
+export interface CompiledInbound {
+  readonly policy: InboundPolicy;
+  /** Whether a client SPIFFE ID may call. */
+  allows(id: string): boolean;
+  /** The app port for a requested port ('' or unknown: the first app port). */
+  appPort(requested: string | undefined): number | undefined;
+}
+
+export interface RuntimeConfig {
+  readonly config: ProxyConfig;
+  readonly services: ReadonlyMap<string, CompiledService>;
+  readonly index: ReturnType<typeof compileServiceIndex>;
+  readonly inbound: CompiledInbound;
+  /** Every mTLS agent key in use (the pool drops the others). */
+  readonly agentKeys: ReadonlySet<string>;
+  /** Every balancer key in use. */
+  readonly endpointKeys: ReadonlySet<string>;
+}
+
+function endpointSet(list: Endpoint[]): EndpointSet {
+  const endpoints = list.map((endpoint) => ({
+    endpoint,
+    key: endpointKey(endpoint),
+    agentKey: endpoint.identity === '' ? '' : tlsAgentKey(endpoint.address, endpoint.proxyPort, endpoint.identity),
+  }));
+  return { endpoints, keys: endpoints.map((e) => e.key), byKey: new Map(endpoints.map((e) => [e.key, e])) };
+}
+
+function compileService(service: Service, clusterDomain: string): CompiledService {
+  const id = `${service.name}.${service.namespace}`;
+  const byTarget = new Map<number, Endpoint[]>();
+  for (const ep of service.endpoints) {
+    const list = byTarget.get(ep.port);
+    if (list === undefined) byTarget.set(ep.port, [ep]);
+    else list.push(ep);
+  }
+  const all = endpointSet(service.endpoints);
+  const sets = new Map<number, EndpointSet>();
+  for (const [port, list] of byTarget) sets.set(port, endpointSet(list));
+  const ports = service.ports;
+  const empty = endpointSet([]);
+  return {
+    service,
+    id,
+    fqdn: `${id}.svc.${clusterDomain}`,
+    routes: [],
+    compiledRoutes: compileRoutes(service.routes, `service ${id}`),
+    endpointsFor(port: number): EndpointSet | undefined {
+      // A service that declares no ports: every endpoint serves every port.
+      if (ports.length === 0) return all;
+      const sp = ports.find((p) => p.port === port) ?? (ports.length === 1 ? ports[0] : undefined);
+      if (sp === undefined) return undefined;
+      return sets.get(sp.targetPort === 0 ? sp.port : sp.targetPort) ?? empty;
+    },
+  };
+}
+
+function hasEndpoints(s: CompiledService): boolean {
+  return s.service.endpoints.length > 0;
+}
+
+function compileInbound(policy: InboundPolicy): CompiledInbound {
+  const allowed = policy.allowedIdentities;
+  const ports = policy.appPorts;
+  return {
+    policy,
+    allows: (id) => allowed.length === 0 || allowed.some((p) => identityMatches(p, id)),
+    appPort(requested) {
+      if (requested !== undefined && requested !== '') {
+        const n = Number(requested);
+        if (ports.includes(n)) return n;
+        return undefined;
+      }
+      return ports[0];
+    },
+  };
+}
+
+/**
+ * Compiles `config`. Throws WEFT_ERR_CONFIG_INVALID (bad regexes, weights).
+ * Split rules (DESIGN.md): backends that are missing or have no endpoints
+ * get no traffic while others have some; when no backend is usable, or all
+ * weights are zero, traffic goes to the route's own service.
+ */
+export function compileConfig(config: ProxyConfig, clusterDomain = 'cluster.local'): RuntimeConfig {
+  const services = new Map<string, CompiledService>();
+  for (const s of config.services) services.set(`${s.name}.${s.namespace}`, compileService(s, clusterDomain));
+
+  const defaults = config.defaults;
+  for (const cs of services.values()) {
+    const ns = cs.service.namespace;
+    const self: CompiledBackend = { weight: 1, service: cs, port: 0 };
+    const routes = cs.compiledRoutes.length > 0 ? cs.compiledRoutes : compileRoutes([{ name: 'default', matches: [], backends: [], timeoutMs: 0 }]);
+    cs.routes = routes.map((compiled) => {
+      const r = compiled.route;
+      const usable: CompiledBackend[] = [];
+      for (const b of r.backends) {
+        const name = b.service.toLowerCase();
+        const target = services.get(name.includes('.') ? name : `${name}.${ns}`);
+        if (target !== undefined && hasEndpoints(target)) usable.push({ weight: b.weight, service: target, port: b.port });
+      }
+      let split = compileSplit(usable, `service ${cs.id} route ${r.name || compiled.index}`);
+      if (split.total === 0) split = compileSplit([self]);
+      const retry = r.retry ?? defaults.retry;
+      return {
+        compiled,
+        split,
+        timeoutMs: r.timeoutMs || defaults.timeoutMs,
+        retry,
+        budget: createRetryBudget({ ratio: retry.budgetRatio, minPerSecond: retry.minRetriesPerSecond }),
+        label: r.name || `#${compiled.index}`,
+      };
+    });
+  }
+
+  const agentKeys = new Set<string>();
+  const endpointKeys = new Set<string>();
+  for (const s of config.services) {
+    for (const ep of s.endpoints) {
+      endpointKeys.add(endpointKey(ep));
+      if (ep.identity !== '') agentKeys.add(tlsAgentKey(ep.address, ep.proxyPort, ep.identity));
+    }
+  }
+  if (config.inbound.appPorts.some((p) => p === 0)) {
+    throw new WeftError('WEFT_ERR_CONFIG_INVALID', 'inbound.appPorts: ports must be > 0');
+  }
+  return {
+    config,
+    services,
+    index: compileServiceIndex(config.services, clusterDomain),
+    inbound: compileInbound(config.inbound),
+    agentKeys,
+    endpointKeys,
+  };
+}

@@ -1,0 +1,78 @@
+// The state of one request as it moves down the stack. Each stage narrows the
+// target (service -> route -> backend -> endpoint) and writes only its own
+// fields, so later stages never recompute what earlier ones decided.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CompiledBackend, CompiledEndpoint, CompiledService, CompiledServiceRoute, RuntimeConfig } from './config-compile.ts';
+import type { Direction } from './metrics.ts';
+
+export interface Exchange {
+  readonly req: IncomingMessage;
+  /** The response to the caller; absent for upgrades (raw socket). */
+  res?: ServerResponse;
+  readonly direction: Direction;
+  /** Config snapshot taken when the request arrived: a config swap mid-request changes nothing. */
+  readonly config: RuntimeConfig;
+  /** performance.now() at arrival. */
+  readonly start: number;
+  /** True when the request has no body, so it can be replayed on retry. */
+  readonly bodyless: boolean;
+  /** Origin-form path and query sent upstream. */
+  path: string;
+  /** Authority label for metrics (bounded: canonical service name, never a raw IP). */
+  authority: string;
+  /** Outbound: resolved service and the port the request addressed. */
+  service?: CompiledService;
+  port: number;
+  /** Outbound to an unknown host, when egress is allowed. */
+  egress?: { host: string; port: number };
+  route?: CompiledServiceRoute;
+  backend?: CompiledBackend;
+  endpoint?: CompiledEndpoint;
+  /** Inbound: the client's SPIFFE ID ('' for plaintext). */
+  clientId: string;
+  /** Whether the hop this proxy forwards on (outbound) or received on (inbound) is mTLS. */
+  tls: boolean;
+  /** Inbound: the app port to forward to. */
+  appPort: number;
+  /** Aborts the current attempt (set by the timeout stage). */
+  signal?: AbortSignal;
+  /** The Upgrade protocol requested (WebSocket), passed through end to end. */
+  upgrade?: string;
+  /** Set by forward when the upstream switched protocols: its socket and early bytes. */
+  upgraded?: { socket: import('node:stream').Duplex; head: Buffer };
+  /** Attempt number, 0 for the first. */
+  attempt: number;
+}
+
+/** A stage's downstream: resolves with the upstream response, headers received, body unread. */
+export type Handler = (ex: Exchange) => Promise<IncomingMessage>;
+
+/** One stage of the stack: wraps the next handler. */
+export type Layer = (next: Handler) => Handler;
+
+export function newExchange(
+  req: IncomingMessage,
+  res: ServerResponse | undefined,
+  direction: Direction,
+  config: RuntimeConfig,
+  start: number,
+): Exchange {
+  const te = req.headers['transfer-encoding'];
+  const cl = req.headers['content-length'];
+  const ex: Exchange = {
+    req,
+    direction,
+    config,
+    start,
+    bodyless: te === undefined && (cl === undefined || cl === '0'),
+    path: req.url ?? '/',
+    authority: '',
+    port: 0,
+    clientId: '',
+    tls: false,
+    appPort: 0,
+    attempt: 0,
+  };
+  if (res !== undefined) ex.res = res;
+  return ex;
+}

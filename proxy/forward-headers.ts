@@ -1,0 +1,78 @@
+// Header rewriting for one hop. Pure. Removes hop-by-hop headers (RFC 9110
+// 7.6.1, plus those named in Connection), appends this hop to
+// x-forwarded-for / forwarded, and drops Weft's internal headers that a
+// caller must not be able to set.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Headers Weft sets itself between proxies; never trusted from a caller. */
+export const DST_PORT_HEADER = 'weft-dst-port';
+export const CLIENT_ID_HEADER = 'weft-client-id';
+const INTERNAL = new Set([DST_PORT_HEADER, CLIENT_ID_HEADER]);
+
+export interface ForwardOptions {
+  /** Address of the peer this hop received the request from. */
+  clientAddress: string | undefined;
+  /** Protocol the request arrived on. */
+  proto: 'http' | 'https';
+  /** Keep Connection/Upgrade for a WebSocket-style upgrade. */
+  upgrade?: string | undefined;
+  /** Whether the internal headers from the previous hop are trusted (an mTLS peer proxy). */
+  trustInternal?: boolean;
+}
+
+function forwardedFor(addr: string): string {
+  // RFC 7239: IPv6 addresses are quoted and bracketed.
+  return addr.includes(':') ? `for="[${addr}]"` : `for=${addr}`;
+}
+
+export function forwardHeaders(incoming: IncomingHttpHeaders, opts: ForwardOptions): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  let listed: Set<string> | undefined;
+  const conn = incoming.connection;
+  if (conn !== undefined) {
+    listed = new Set(conn.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t !== ''));
+  }
+  for (const name in incoming) {
+    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    if (!opts.trustInternal && INTERNAL.has(name)) continue;
+    out[name] = incoming[name];
+  }
+  if (opts.upgrade !== undefined) {
+    out.connection = 'upgrade';
+    out.upgrade = opts.upgrade;
+  }
+  const addr = opts.clientAddress?.startsWith('::ffff:') ? opts.clientAddress.slice(7) : opts.clientAddress;
+  if (addr !== undefined) {
+    const xff = incoming['x-forwarded-for'];
+    out['x-forwarded-for'] = xff === undefined ? addr : `${xff}, ${addr}`;
+    const fwd = incoming.forwarded;
+    const me = `${forwardedFor(addr)};proto=${opts.proto}`;
+    out.forwarded = fwd === undefined ? me : `${fwd}, ${me}`;
+  }
+  return out;
+}
+
+/** Response headers back to the caller: hop-by-hop removed. */
+export function responseHeaders(incoming: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  let listed: Set<string> | undefined;
+  const conn = incoming.connection;
+  if (conn !== undefined) listed = new Set(conn.toLowerCase().split(',').map((t) => t.trim()));
+  for (const name in incoming) {
+    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    out[name] = incoming[name];
+  }
+  return out;
+}

@@ -1,0 +1,65 @@
+// HTTP/1.1 server hygiene shared by the inbound and outbound listeners: every
+// limit set explicitly, the strict parser (request smuggling inputs such as
+// Content-Length with Transfer-Encoding, or duplicate Content-Length, are
+// parse errors), and parse errors answered with a typed 400 / 431 / 408
+// before anything reaches an app.
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { rawErrorResponse } from './error-response.ts';
+
+export interface HttpLimits {
+  /** Largest request head (request line + headers), bytes: beyond it 431. */
+  maxHeaderBytes: number;
+  /** Time to receive a complete request head, ms: beyond it 408 and close. */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request, ms: beyond it 408 and close. */
+  requestTimeoutMs: number;
+  /** Idle keep-alive connection lifetime, ms. */
+  keepAliveTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: HttpLimits = {
+  maxHeaderBytes: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 300_000,
+  keepAliveTimeoutMs: 65_000,
+};
+
+export function createHttpServer(limits: HttpLimits): http.Server {
+  const server = http.createServer({
+    maxHeaderSize: limits.maxHeaderBytes,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    insecureHTTPParser: false,
+    requireHostHeader: true,
+    // How often header/request timeouts are checked (Node's default is 30 s).
+    connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+    noDelay: true,
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(err, socket));
+  return server;
+}
+
+/** Answers a request the parser rejected, then closes the connection. */
+export function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
+    socket.destroy();
+    return;
+  }
+  let reply: string;
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      reply = rawErrorResponse(431, 'Request Header Fields Too Large', 'WEFT_ERR_BAD_REQUEST');
+      break;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      reply = rawErrorResponse(408, 'Request Timeout', 'WEFT_ERR_BAD_REQUEST');
+      break;
+    case 'ECONNRESET':
+      socket.destroy();
+      return;
+    default:
+      reply = rawErrorResponse(400, 'Bad Request', 'WEFT_ERR_BAD_REQUEST');
+  }
+  socket.end(reply);
+}

@@ -1,0 +1,25 @@
+// Structured logs: one JSON object per line on stderr, filtered by level.
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'off';
+
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, off: 100 };
+
+export interface Logger {
+  debug(msg: string, fields?: object): void;
+  info(msg: string, fields?: object): void;
+  warn(msg: string, fields?: object): void;
+  error(msg: string, fields?: object): void;
+}
+
+export function createLogger(level: LogLevel, component = 'proxy', write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+  const min = ORDER[level] ?? ORDER.info;
+  const at = (lvl: Exclude<LogLevel, 'off'>) => (msg: string, fields?: object) => {
+    if (ORDER[lvl] < min) return;
+    write(`${JSON.stringify({ ts: new Date().toISOString(), level: lvl, component, msg, ...fields })}\n`);
+  };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+export function parseLogLevel(s: string | undefined): LogLevel {
+  const l = (s ?? 'info').toLowerCase();
+  return l in ORDER ? (l as LogLevel) : 'info';
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// Runs one proxy from flags and environment. Static mode: --config FILE
+// (YAML/JSON ProxyConfig, reloaded on change), --cert/--key PEM files.
+// Only parsing and signals live here; everything else is start().
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { start } from './proxy.ts';
+import { readConfigFile, watchConfigFile } from './config-file.ts';
+import { createLogger, parseLogLevel } from './log.ts';
+
+const { values } = parseArgs({
+  options: {
+    config: { type: 'string', default: process.env.WEFT_CONFIG },
+    cert: { type: 'string', default: process.env.WEFT_CERT },
+    key: { type: 'string', default: process.env.WEFT_KEY },
+    namespace: { type: 'string', default: process.env.WEFT_NAMESPACE ?? 'default' },
+    'outbound-addr': { type: 'string', default: process.env.WEFT_OUTBOUND_ADDR ?? '127.0.0.1:4140' },
+    'inbound-addr': { type: 'string', default: process.env.WEFT_INBOUND_ADDR ?? '0.0.0.0:4143' },
+    'admin-addr': { type: 'string', default: process.env.WEFT_ADMIN_ADDR ?? '0.0.0.0:4191' },
+    'app-address': { type: 'string', default: process.env.WEFT_APP_ADDRESS ?? '127.0.0.1' },
+    'enable-shutdown': { type: 'boolean', default: process.env.WEFT_ENABLE_SHUTDOWN === 'true' },
+    'log-level': { type: 'string', default: process.env.WEFT_LOG_LEVEL ?? 'info' },
+  },
+});
+
+function addr(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  return { host: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
+}
+
+const log = createLogger(parseLogLevel(values['log-level']));
+const configPath = values.config;
+const proxy = await start({
+  outbound: addr(values['outbound-addr']),
+  inbound: addr(values['inbound-addr']),
+  admin: addr(values['admin-addr']),
+  appAddress: values['app-address'],
+  namespace: values.namespace,
+  ...(configPath !== undefined ? { config: readConfigFile(configPath) } : {}),
+  ...(values.cert !== undefined && values.key !== undefined
+    ? { identity: { certChainPem: readFileSync(values.cert, 'utf8'), keyPem: readFileSync(values.key, 'utf8') } }
+    : {}),
+  enableShutdown: values['enable-shutdown'],
+  logger: log,
+  onShutdown: () => void stop('admin /shutdown'),
+});
+process.stdout.write(`${JSON.stringify({ listening: proxy.ports })}\n`);
+
+const watcher =
+  configPath === undefined
+    ? undefined
+    : watchConfigFile(configPath, () => {
+        try {
+          proxy.applyConfig(readConfigFile(configPath));
+        } catch (err) {
+          log.warn('config file refused', { path: configPath, error: (err as Error).message });
+        }
+      });
+
+let stopping = false;
+async function stop(why: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info('shutting down', { why });
+  watcher?.close();
+  await proxy.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', () => void stop('SIGINT'));

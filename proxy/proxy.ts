@@ -1,0 +1,274 @@
+// The proxy process: `start(config)` opens the outbound (4140), inbound (4143)
+// and admin (4191) listeners and returns a handle to feed it config and
+// identity and to close it gracefully. Holds the last good config and
+// certificate; a bad config is refused and the previous one keeps serving.
+import type net from 'node:net';
+import tls from 'node:tls';
+import { performance } from 'node:perf_hooks';
+import { once } from 'node:events';
+import type { ProxyConfig } from '../proto/mesh.ts';
+import { PORTS } from '../proto/mesh.ts';
+import { WeftError } from '../proto/errors.ts';
+import { validateProxyConfig } from './config-validate.ts';
+import { compileConfig, type RuntimeConfig } from './config-compile.ts';
+import { createEndpointBalancer } from './endpoint-choice.ts';
+import { ProxyMetrics } from './metrics.ts';
+import { UpstreamPool, type TlsMaterial } from './upstream-pool.ts';
+import { createHttpServer, DEFAULT_LIMITS, type HttpLimits } from './http-limits.ts';
+import { createInboundListener, clientIdOf } from './inbound-listener.ts';
+import { newExchange } from './exchange.ts';
+import { forwardStage } from './forward-stage.ts';
+import { inboundStack, outboundStack } from './stack.ts';
+import { respond } from './respond.ts';
+import { sendError } from './error-response.ts';
+import { createAdminServer } from './admin-server.ts';
+import { handleUpgrade } from './upgrade.ts';
+import { createLogger, type Logger } from './log.ts';
+
+export interface Listen {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+}
+
+export interface ProxyStartConfig {
+  outbound?: Listen;
+  inbound?: Listen;
+  admin?: Listen;
+  /** Where the app listens for inbound traffic. Default 127.0.0.1. */
+  appAddress?: string;
+  /** Namespace of this proxy's workload. Default "default". */
+  namespace?: string;
+  /** Initial mesh config (any shape; validated). */
+  config?: unknown;
+  /** This proxy's certificate chain (leaf first) and key. */
+  identity?: { certChainPem: string; keyPem: string };
+  limits?: Partial<HttpLimits>;
+  /** Enables POST /shutdown on the admin port. */
+  enableShutdown?: boolean;
+  /** How long close() waits for in-flight requests, ms. */
+  drainTimeoutMs?: number;
+  random?: () => number;
+  now?: () => number;
+  logger?: Logger;
+  /** Called when /shutdown is requested. */
+  onShutdown?: () => void;
+}
+
+export interface ApplyResult {
+  ok: boolean;
+  version: string;
+  error?: WeftError;
+}
+
+export interface Proxy {
+  readonly ports: { outbound: number; inbound: number; admin: number };
+  readonly metrics: ProxyMetrics;
+  /** Validates, compiles and swaps in a config. On error the previous config stays. */
+  applyConfig(raw: unknown): ApplyResult;
+  /** Installs a new certificate (rotation); new connections use it. */
+  setIdentity(identity: { certChainPem: string; keyPem: string }): void;
+  /** The config in force, if any. */
+  current(): ProxyConfig | undefined;
+  ready(): boolean;
+  /** Stops accepting, lets in-flight requests finish (up to drainTimeoutMs), then closes. */
+  close(): Promise<void>;
+}
+
+async function listen(server: net.Server, l: Listen | undefined, defHost: string, defPort: number): Promise<number> {
+  server.listen(l?.port ?? defPort, l?.host ?? defHost);
+  await once(server, 'listening');
+  const addr = server.address();
+  if (addr === null || typeof addr === 'string') throw new Error('listener has no port');
+  return addr.port;
+}
+
+export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
+  const log = cfg.logger ?? createLogger('info');
+  const random = cfg.random ?? Math.random;
+  const now = cfg.now ?? (() => performance.now());
+  const limits: HttpLimits = { ...DEFAULT_LIMITS, ...cfg.limits };
+  const metrics = new ProxyMetrics();
+  const balancer = createEndpointBalancer();
+
+  let runtime: RuntimeConfig | undefined;
+  let identity: { certChainPem: string; keyPem: string } | undefined;
+  let serverContext: tls.SecureContext | undefined;
+  let draining = false;
+  let inflight = 0;
+  let drained: (() => void) | undefined;
+
+  const outboundPool = new UpstreamPool((socket, isTls) =>
+    metrics.trackConnection(socket, { direction: 'outbound', peer: 'dst', tls: isTls ? 'true' : 'false' }),
+  );
+  const inboundPool = new UpstreamPool((socket) =>
+    metrics.trackConnection(socket, { direction: 'inbound', peer: 'dst', tls: 'false' }),
+  );
+
+  function refreshTls(): void {
+    if (identity === undefined || runtime === undefined) return;
+    const material: TlsMaterial = { ...identity, trustBundlePem: runtime.config.trustBundlePem };
+    if (material.trustBundlePem.length === 0) return;
+    outboundPool.setTls(material);
+    serverContext = tls.createSecureContext({
+      cert: material.certChainPem,
+      key: material.keyPem,
+      ca: material.trustBundlePem,
+      minVersion: 'TLSv1.3',
+    });
+  }
+
+  const deps = { namespace: cfg.namespace ?? 'default', balancer, random, now };
+  const outboundHandler = outboundStack(deps, forwardStage({ pool: outboundPool, appAddress: '' }));
+  const appAddress = cfg.appAddress ?? '127.0.0.1';
+  const inboundHandler = inboundStack(forwardStage({ pool: inboundPool, appAddress }));
+
+  // Inbound authority label: the Host the caller used, capped so that a
+  // caller cannot create unbounded series.
+  const authorities = new Set<string>();
+  function inboundAuthority(host: string | undefined): string {
+    if (host === undefined) return '';
+    if (authorities.has(host)) return host;
+    if (authorities.size >= 100 || host.length > 253) return 'other';
+    authorities.add(host);
+    return host;
+  }
+
+  function track<T>(p: Promise<T>): void {
+    inflight++;
+    void p.finally(() => {
+      inflight--;
+      if (inflight === 0) drained?.();
+    });
+  }
+
+  const outboundHttp = createHttpServer(limits);
+  outboundHttp.on('connection', (s: net.Socket) =>
+    metrics.trackConnection(s, { direction: 'outbound', peer: 'src', tls: 'false' }),
+  );
+  outboundHttp.on('request', (req, res) => {
+    const start = performance.now();
+    if (runtime === undefined) {
+      sendError(res, new WeftError('WEFT_ERR_NOT_READY', 'proxy has no config yet'));
+      return;
+    }
+    track(respond(newExchange(req, res, 'outbound', runtime, start), res, outboundHandler, metrics, () => draining));
+  });
+  outboundHttp.on('upgrade', (req, socket, head) => {
+    if (runtime === undefined) {
+      socket.destroy();
+      return;
+    }
+    track(handleUpgrade({ req, socket, head, direction: 'outbound', config: runtime, handler: outboundHandler, metrics }));
+  });
+
+  const inboundHttp = createHttpServer(limits);
+  const prepareInbound = (req: import('node:http').IncomingMessage, rt: RuntimeConfig) => {
+    const ex = newExchange(req, undefined, 'inbound', rt, performance.now());
+    ex.tls = req.socket instanceof tls.TLSSocket;
+    ex.clientId = ex.tls ? clientIdOf(req.socket) : '';
+    ex.authority = inboundAuthority(req.headers.host);
+    return ex;
+  };
+  inboundHttp.on('request', (req, res) => {
+    if (runtime === undefined) {
+      sendError(res, new WeftError('WEFT_ERR_NOT_READY', 'proxy has no config yet'));
+      return;
+    }
+    const ex = prepareInbound(req, runtime);
+    ex.res = res;
+    track(respond(ex, res, inboundHandler, metrics, () => draining));
+  });
+  inboundHttp.on('upgrade', (req, socket, head) => {
+    if (runtime === undefined) {
+      socket.destroy();
+      return;
+    }
+    const ex = prepareInbound(req, runtime);
+    track(handleUpgrade({ req, socket, head, direction: 'inbound', config: runtime, handler: inboundHandler, metrics, exchange: ex }));
+  });
+  const inboundListener = createInboundListener({
+    http: inboundHttp,
+    metrics,
+    context: () => serverContext,
+    strict: () => runtime?.config.inbound.mode === 'STRICT',
+  });
+
+  let closing: Promise<void> | undefined;
+  const proxy: Proxy = {
+    ports: { outbound: 0, inbound: 0, admin: 0 },
+    metrics,
+    applyConfig(raw) {
+      try {
+        const config = validateProxyConfig(raw);
+        const next = compileConfig(config);
+        runtime = next;
+        outboundPool.retain(next.agentKeys);
+        balancer.prune(next.endpointKeys);
+        metrics.setConfigVersion(config.version);
+        refreshTls();
+        log.info('config applied', { version: config.version, services: config.services.length });
+        return { ok: true, version: config.version };
+      } catch (err) {
+        const error =
+          err instanceof WeftError ? err : new WeftError('WEFT_ERR_CONFIG_INVALID', String(err), { cause: err });
+        const version = typeof (raw as { version?: unknown })?.version === 'string' ? (raw as { version: string }).version : '';
+        log.warn('config refused', { version, code: error.code, error: error.message });
+        return { ok: false, version, error };
+      }
+    },
+    setIdentity(id) {
+      identity = id;
+      refreshTls();
+    },
+    current: () => runtime?.config,
+    ready: () => runtime !== undefined && serverContext !== undefined,
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        // Stop accepting: listeners close, idle keep-alive connections go.
+        inboundListener.close();
+        outboundHttp.close();
+        inboundHttp.close();
+        outboundHttp.closeIdleConnections();
+        inboundHttp.closeIdleConnections();
+        if (inflight > 0) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, cfg.drainTimeoutMs ?? 30_000);
+            drained = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+        }
+        outboundHttp.closeAllConnections();
+        inboundHttp.closeAllConnections();
+        outboundPool.destroy();
+        inboundPool.destroy();
+        await admin.close();
+      })();
+      return closing;
+    },
+  };
+
+  const admin = createAdminServer({
+    metrics,
+    ready: () => proxy.ready(),
+    config: () => runtime?.config,
+    enableShutdown: cfg.enableShutdown ?? false,
+    onShutdown: () => (cfg.onShutdown ?? (() => void proxy.close()))(),
+  });
+
+  if (cfg.config !== undefined) {
+    const r = proxy.applyConfig(cfg.config);
+    if (!r.ok && r.error) throw r.error;
+  }
+  if (cfg.identity !== undefined) proxy.setIdentity(cfg.identity);
+
+  const ports = proxy.ports as { outbound: number; inbound: number; admin: number };
+  ports.outbound = await listen(outboundHttp, cfg.outbound, '127.0.0.1', PORTS.proxyOutbound);
+  ports.inbound = await listen(inboundListener, cfg.inbound, '0.0.0.0', PORTS.proxyInbound);
+  ports.admin = await admin.listen(cfg.admin?.port ?? PORTS.proxyAdmin, cfg.admin?.host ?? '0.0.0.0');
+  log.info('proxy listening', ports);
+  return proxy;
+}

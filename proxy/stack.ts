@@ -1,0 +1,55 @@
+// Where the request path is composed. Read top to bottom: each stage wraps
+// the ones below it, and the order matters.
+import type { EndpointBalancer } from './endpoint-choice.ts';
+import type { Handler, Layer } from './exchange.ts';
+import { routeStage } from './route-stage.ts';
+import { splitStage } from './split-stage.ts';
+import { retryStage } from './retry-stage.ts';
+import { timeoutStage } from './timeout-stage.ts';
+import { balanceStage } from './balance-stage.ts';
+import { authorizeStage } from './authorize-stage.ts';
+import { targetStage } from './target-stage.ts';
+
+export interface StackDeps {
+  /** The namespace of this proxy's workload: bare service names resolve there first. */
+  namespace: string;
+  balancer: EndpointBalancer;
+  random: () => number;
+  now: () => number;
+}
+
+function compose(layers: Layer[], inner: Handler): Handler {
+  return layers.reduceRight<Handler>((next, layer) => layer(next), inner);
+}
+
+/** Outbound (app -> mesh). */
+export function outboundStack(deps: StackDeps, forward: Handler): Handler {
+  return compose(
+    [
+      // 0. Target: which service the authority names (or egress, which skips
+      //    the service stages below and goes straight to forward).
+      targetStage(deps.namespace),
+      // 1. Logical route: path/method/header matches pick the route, which
+      //    carries the split, the timeout and the retry policy below.
+      routeStage,
+      // 2. Concrete backend by split weight, once per request: a retry stays
+      //    on the same backend service so a canary's share is not skewed by
+      //    its own failures being retried elsewhere.
+      splitStage(deps.random),
+      // 3. Retries wrap the timeout, so each attempt gets a full deadline,
+      //    and wrap endpoint choice, so each attempt may pick another endpoint.
+      retryStage(deps.now),
+      // 4. Per-attempt response timeout (504).
+      timeoutStage,
+      // 5. Endpoint by P2C over peak-EWMA; the latency it learns includes the
+      //    TLS connect when a new connection is needed.
+      balanceStage(deps.balancer, deps.random, deps.now),
+    ],
+    forward,
+  );
+}
+
+/** Inbound (mesh -> app): authorize the client identity, then forward to the app. */
+export function inboundStack(forward: Handler): Handler {
+  return compose([authorizeStage], forward);
+}

@@ -1,0 +1,52 @@
+// Outbound stage 1: which service does the request address? Resolved from
+// the absolute-form target (explicit proxy) or the Host header (transparent
+// mode): service name, FQDN, alias or ClusterIP:port. Unknown hosts become
+// plain egress, or WEFT_ERR_EGRESS_REFUSED when the config forbids egress.
+import { isIP } from 'node:net';
+import { WeftError } from '../proto/errors.ts';
+import { parseAuthority, resolveAuthority } from './service-resolve.ts';
+import type { Exchange, Layer } from './exchange.ts';
+
+/** Splits an absolute-form target into authority and origin-form path. */
+export function splitTarget(url: string): { authority: string | undefined; path: string } {
+  if (url.startsWith('/') || url === '*') return { authority: undefined, path: url };
+  const m = /^https?:\/\/([^/?#]*)(.*)$/i.exec(url);
+  if (m === null) throw new WeftError('WEFT_ERR_BAD_REQUEST', 'request target is neither origin-form nor absolute-form');
+  const rest = m[2] ?? '';
+  return { authority: m[1], path: rest === '' ? '/' : rest.startsWith('/') ? rest : `/${rest}` };
+}
+
+export function resolveTarget(ex: Exchange, authority: string | undefined, callerNamespace: string): void {
+  if (authority === undefined || authority === '') {
+    throw new WeftError('WEFT_ERR_BAD_REQUEST', 'request has no Host header');
+  }
+  const hit = resolveAuthority(ex.config.index, authority, 80, callerNamespace);
+  if (hit !== undefined) {
+    const service = ex.config.services.get(`${hit.service.name}.${hit.service.namespace}`);
+    if (service !== undefined) {
+      ex.service = service;
+      ex.port = hit.port;
+      ex.authority = `${service.fqdn}:${hit.port}`;
+      return;
+    }
+  }
+  const parsed = parseAuthority(authority, 80);
+  if (parsed === undefined) throw new WeftError('WEFT_ERR_BAD_REQUEST', `bad authority ${JSON.stringify(authority)}`);
+  if (!ex.config.config.egress.allow) {
+    throw new WeftError('WEFT_ERR_EGRESS_REFUSED', `${parsed.host} is not a mesh service and egress is refused`);
+  }
+  ex.egress = { host: parsed.host, port: parsed.port };
+  ex.port = parsed.port;
+  // Never a raw IP as a label value: unbounded.
+  ex.authority = isIP(parsed.host) === 0 ? `${parsed.host}:${parsed.port}` : 'egress';
+}
+
+/** Outbound stage 0 as a layer: resolve the target, then continue (egress skips the later stages). */
+export function targetStage(callerNamespace: string): Layer {
+  return (next) => (ex) => {
+    const { authority, path } = splitTarget(ex.req.url ?? '/');
+    ex.path = path;
+    resolveTarget(ex, authority ?? ex.req.headers.host, callerNamespace);
+    return next(ex);
+  };
+}
