@@ -4,7 +4,7 @@
 // Pure; everything per-request is looked up, never rebuilt.
 import { WeftError } from '../proto/errors.ts';
 import type { Endpoint, InboundPolicy, ProxyConfig, RetryPolicy, Service } from '../proto/mesh.ts';
-import { identityMatches } from '../identity/spiffe-id.ts';
+import { identityMatcher } from '../identity/spiffe-id.ts';
 import { compileRoutes, type CompiledRoute } from './route-match.ts';
 import { compileSplit, type CompiledSplit } from './weighted-choice.ts';
 import { compileServiceIndex } from './service-resolve.ts';
@@ -118,10 +118,16 @@ function hasEndpoints(s: CompiledService): boolean {
 
 function compileInbound(policy: InboundPolicy): CompiledInbound {
   const allowed = policy.allowedIdentities;
+  let matcher: (id: string) => boolean;
+  try {
+    matcher = identityMatcher(allowed);
+  } catch (cause) {
+    throw new WeftError('WEFT_ERR_CONFIG_INVALID', `inbound.allowedIdentities: ${(cause as Error).message}`, { cause });
+  }
   const ports = policy.appPorts;
   return {
     policy,
-    allows: (id) => allowed.length === 0 || allowed.some((p) => identityMatches(p, id)),
+    allows: (id) => allowed.length === 0 || matcher(id),
     appPort(requested) {
       if (requested !== undefined && requested !== '') {
         const n = Number(requested);

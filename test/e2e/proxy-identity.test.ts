@@ -1,0 +1,157 @@
+// Acceptance 4 and 5 of the proxy issue. Outbound: a peer that does not
+// present exactly the expected SPIFFE ID (wrong ID, expired leaf, leaf from
+// another trust anchor, two URI SANs) fails with 502 WEFT_ERR_IDENTITY_MISMATCH
+// and nothing reaches the app. Inbound: strict refuses plaintext; permissive
+// accepts it, labelled tls="false"; disallowed identities get 403.
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ERROR_HEADER } from '../../proto/errors.ts';
+import { createTestPki } from '../../identity/test-pki.ts';
+import type { Proxy } from '../../proxy/proxy.ts';
+import { Closer, id, metricValue, pki, scrape, startApp, startProxy, viaProxy, type TestApp } from '../harness/mesh-fixture.ts';
+
+const CLIENT_ID = id('demo', 'client');
+const SERVER_ID = id('demo', 'web');
+
+function inboundConfig(app: TestApp, mode: 'strict' | 'permissive', allowed: string[] = []) {
+  return {
+    version: `in-${mode}`,
+    trustBundlePem: pki().trustBundlePem,
+    inbound: { mode, appPorts: [app.port], allowedIdentities: allowed },
+  };
+}
+
+function outboundConfig(app: TestApp, server: Proxy, expected = SERVER_ID) {
+  return {
+    version: 'out',
+    trustBundlePem: pki().trustBundlePem,
+    services: [
+      {
+        name: 'web',
+        namespace: 'demo',
+        routes: [{ name: 'all', retry: { maxRetries: 0 } }],
+        endpoints: [{ address: '127.0.0.1', port: app.port, proxyPort: server.ports.inbound, identity: expected }],
+      },
+    ],
+  };
+}
+
+describe('outbound verifies the peer identity', () => {
+  const closer = new Closer();
+  let app: TestApp;
+  let server: Proxy;
+  let client: Proxy;
+
+  beforeAll(async () => {
+    app = closer.add(await startApp('web'));
+    server = closer.add(await startProxy({ spiffeId: SERVER_ID, config: inboundConfig(app, 'strict') }));
+    client = closer.add(await startProxy({ spiffeId: CLIENT_ID, config: outboundConfig(app, server) }));
+  });
+  afterAll(() => closer.closeAll());
+
+  async function expectMismatch(): Promise<void> {
+    const before = app.seen.length;
+    const r = await viaProxy(client.ports.outbound, 'http://web.demo/');
+    expect(r.status).toBe(502);
+    expect(r.headers[ERROR_HEADER]).toBe('WEFT_ERR_IDENTITY_MISMATCH');
+    expect(app.seen.length).toBe(before);
+  }
+
+  /** Gives the server proxy a new leaf and a fresh client (no pooled connection verified earlier). */
+  async function serverPresents(leaf: { chainPem: string[]; keyPem?: string }): Promise<void> {
+    server.setIdentity({ certChainPem: leaf.chainPem.join(''), keyPem: leaf.keyPem ?? '' });
+    await client.close();
+    client = closer.add(await startProxy({ spiffeId: CLIENT_ID, config: outboundConfig(app, server) }));
+  }
+
+  it('accepts the expected identity (control)', async () => {
+    expect((await viaProxy(client.ports.outbound, 'http://web.demo/')).status).toBe(200);
+  });
+
+  it('refuses a peer with another SPIFFE ID', async () => {
+    await serverPresents(pki().issueLeaf({ spiffeId: id('demo', 'impostor') }));
+    await expectMismatch();
+  });
+
+  it('refuses an expired leaf', async () => {
+    const now = Date.now();
+    await serverPresents(
+      pki().issueLeaf({ spiffeId: SERVER_ID, notBefore: new Date(now - 3_600_000), notAfter: new Date(now - 60_000) }),
+    );
+    await expectMismatch();
+  });
+
+  it('refuses a leaf from another trust anchor', async () => {
+    await serverPresents(createTestPki().issueLeaf({ spiffeId: SERVER_ID }));
+    await expectMismatch();
+  });
+
+  it('refuses a leaf with two URI SANs', async () => {
+    await serverPresents(pki().issueLeaf({ uris: [SERVER_ID, id('demo', 'other')] }));
+    await expectMismatch();
+  });
+
+  it('refuses a CA certificate as leaf', async () => {
+    await serverPresents(pki().issueLeaf({ spiffeId: SERVER_ID, isCa: true }));
+    await expectMismatch();
+  });
+});
+
+describe('inbound policy', () => {
+  const closer = new Closer();
+  afterAll(() => closer.closeAll());
+
+  function plain(port: number): Promise<{ status: number; code: string | undefined }> {
+    return new Promise((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port, path: '/', agent: false }, (r) => {
+          r.resume();
+          resolve({ status: r.statusCode ?? 0, code: r.headers[ERROR_HEADER] as string | undefined });
+        })
+        .on('error', reject);
+    });
+  }
+
+  it('strict mode refuses a plaintext client; nothing reaches the app', async () => {
+    const app = closer.add(await startApp('web'));
+    const server = closer.add(await startProxy({ spiffeId: SERVER_ID, config: inboundConfig(app, 'strict') }));
+    const r = await plain(server.ports.inbound);
+    expect(r.status).toBe(403);
+    expect(r.code).toBe('WEFT_ERR_TLS_REQUIRED');
+    expect(app.seen).toHaveLength(0);
+  });
+
+  it('permissive mode accepts a plaintext client and labels it tls="false"', async () => {
+    const app = closer.add(await startApp('web'));
+    const server = closer.add(await startProxy({ spiffeId: SERVER_ID, config: inboundConfig(app, 'permissive') }));
+    const r = await plain(server.ports.inbound);
+    expect(r.status).toBe(200);
+    expect(app.seen).toHaveLength(1);
+    expect(app.seen[0]?.headers['weft-client-id']).toBeUndefined();
+    const m = await scrape(server.ports.admin);
+    expect(metricValue(m, 'request_total', { direction: 'inbound', tls: 'false' })).toBe(1);
+    expect(metricValue(m, 'response_total', { direction: 'inbound', tls: 'false', status_code: '200' })).toBe(1);
+    expect(metricValue(m, 'tcp_open_total', { direction: 'inbound', peer: 'src', tls: 'false' })).toBe(1);
+  });
+
+  it('an mTLS client whose identity is not allowed gets 403 WEFT_ERR_DENIED', async () => {
+    const app = closer.add(await startApp('web'));
+    const server = closer.add(
+      await startProxy({ spiffeId: SERVER_ID, config: inboundConfig(app, 'strict', ['spiffe://cluster.local/ns/other/*']) }),
+    );
+    const client = closer.add(await startProxy({ spiffeId: CLIENT_ID, config: outboundConfig(app, server) }));
+    const r = await viaProxy(client.ports.outbound, 'http://web.demo/');
+    expect(r.status).toBe(403);
+    expect(r.headers[ERROR_HEADER]).toBe('WEFT_ERR_DENIED');
+    expect(app.seen).toHaveLength(0);
+  });
+
+  it('an allowed identity pattern (namespace prefix) lets the client in', async () => {
+    const app = closer.add(await startApp('web'));
+    const server = closer.add(
+      await startProxy({ spiffeId: SERVER_ID, config: inboundConfig(app, 'strict', ['spiffe://cluster.local/ns/demo/*']) }),
+    );
+    const client = closer.add(await startProxy({ spiffeId: CLIENT_ID, config: outboundConfig(app, server) }));
+    expect((await viaProxy(client.ports.outbound, 'http://web.demo/')).status).toBe(200);
+  });
+});
