@@ -130,9 +130,18 @@ describe('verifySvid: rejects', () => {
     );
   });
 
-  it('a leaf without its intermediate: WEFT_ERR_SVID_UNTRUSTED', () => {
+  it('a leaf without its intermediate: WEFT_ERR_SVID_UNTRUSTED, unless the bundle knows the intermediate', () => {
     const leaf = pki.issueLeaf({ spiffeId: WEB });
     expect(codeOf(() => verifySvid({ chainPem: [leaf.certPem], trustBundle: bundle, now }))).toBe('WEFT_ERR_SVID_UNTRUSTED');
+    const withPool = parseTrustBundle(pki.trustBundlePem, { intermediatesPem: pki.issuerPem });
+    expect(verifySvid({ chainPem: [leaf.certPem], trustBundle: withPool, now }).spiffeId).toBe(WEB);
+  });
+
+  it('known intermediates do not make a foreign chain trusted', () => {
+    const stranger = other.issueLeaf({ spiffeId: WEB });
+    const pool = parseTrustBundle(pki.trustBundlePem, { intermediatesPem: [pki.issuerPem, other.issuerPem] });
+    expect(codeOf(() => verifySvid({ chainPem: [stranger.certPem], trustBundle: pool, now }))).toBe('WEFT_ERR_SVID_UNTRUSTED');
+    expect(codeOf(() => verifySvid({ chainPem: stranger.chainPem, trustBundle: pool, now }))).toBe('WEFT_ERR_SVID_UNTRUSTED');
   });
 
   it('a leaf signed by a non-CA certificate: WEFT_ERR_SVID_UNTRUSTED', () => {
@@ -202,8 +211,11 @@ describe('verifySvid: rejects', () => {
     const leaf = pki.issueLeaf({ spiffeId: WEB });
     expect(codeOf(() => verifySvid({ chainPem: leaf.chainPem, trustBundlePem: ['junk'], now }))).toBe('WEFT_ERR_SVID_MALFORMED');
     expect(codeOf(() => verifySvid({ chainPem: leaf.chainPem, trustBundlePem: [], now }))).toBe('WEFT_ERR_SVID_MALFORMED');
-    // An anchor must be a CA.
+    // Anchors and known intermediates must be CAs.
     expect(codeOf(() => parseTrustBundle([leaf.certPem]))).toBe('WEFT_ERR_SVID_MALFORMED');
+    expect(codeOf(() => parseTrustBundle(pki.trustBundlePem, { intermediatesPem: [leaf.certPem] }))).toBe(
+      'WEFT_ERR_SVID_MALFORMED',
+    );
   });
 
   it('keeps the underlying error as the cause', () => {
@@ -275,10 +287,16 @@ describe('over a real TLS connection', () => {
       { ...serverLeaf.tls, requestCert: true, rejectUnauthorized: true },
       { ...clientLeaf.tls, ...noHostnameCheck },
     );
-    expect(clientChainSeenByServer.length).toBeGreaterThanOrEqual(2);
     expect(clientChainSeenByServer[0]).toEqual(pemToDer(clientLeaf.certPem));
     const t = new Date();
-    expect(verifySvid({ chainDer: clientChainSeenByServer, trustBundle: bundle, now: t, expectedId: WEB }).spiffeId).toBe(WEB);
+    // Server side, Node 24.21 may hand over the leaf alone (see peerChainFromTlsSocket):
+    // the bundle knows the mesh's intermediate to complete the chain.
+    const serverBundle = parseTrustBundle(pki.trustBundlePem, { intermediatesPem: [pki.issuerPem] });
+    expect(
+      verifySvid({ chainDer: clientChainSeenByServer, trustBundle: serverBundle, now: t, expectedId: WEB }).spiffeId,
+    ).toBe(WEB);
+    // Client side the full chain arrives.
+    expect(serverChainSeenByClient.length).toBeGreaterThanOrEqual(2);
     expect(verifySvid({ chainDer: serverChainSeenByClient, trustBundle: bundle, now: t, expectedId: API }).spiffeId).toBe(API);
     expect(codeOf(() => verifySvid({ chainDer: serverChainSeenByClient, trustBundle: bundle, now: t, expectedId: WEB }))).toBe(
       'WEFT_ERR_IDENTITY_MISMATCH',

@@ -24,6 +24,12 @@ interface TrustAnchor {
 /** Trust anchors parsed once (parseTrustBundle), for verifying many SVIDs. */
 export interface TrustBundle {
   readonly anchors: readonly TrustAnchor[];
+  /**
+   * Known intermediate CAs, not trusted by themselves: used to complete a
+   * chain whose peer did not (or, through Node, could not) present them, as
+   * Go's x509 VerifyOptions.Intermediates. See peerChainFromTlsSocket.
+   */
+  readonly intermediates: readonly X509Certificate[];
   /** The bundle's certificates as PEM, e.g. for a TLS context's `ca`. */
   readonly pems: readonly string[];
   /** When set, SVIDs of any other trust domain are untrusted. */
@@ -32,19 +38,27 @@ export interface TrustBundle {
 
 export type CertificateInput = string | Uint8Array | X509Certificate;
 
-export type VerifySvidOptions = {
-  /** Verification time: validity windows are checked against it. */
-  now: Date;
-  /** When given, the SVID's ID must equal it (else WEFT_ERR_IDENTITY_MISMATCH). */
-  expectedId?: string | undefined;
-} & (
-  | { /** Leaf first, then intermediates: PEM blocks, one or several per string. */ chainPem: string | readonly string[]; chainDer?: undefined }
-  | { /** Leaf first, then intermediates, DER-encoded. */ chainDer: readonly Uint8Array[]; chainPem?: undefined }
-) &
-  (
-    | { /** Pre-parsed anchors (the fast path). */ trustBundle: TrustBundle; trustBundlePem?: undefined }
-    | { /** Anchors as PEM, parsed on every call. */ trustBundlePem: readonly string[]; trustBundle?: undefined }
-  );
+/** The chain, leaf first, then intermediates (in any order): give one of the two. */
+export type ChainInput =
+  /** PEM: one or several CERTIFICATE blocks per string. */
+  | { chainPem: string | readonly string[]; chainDer?: undefined }
+  /** DER, e.g. from peerChainFromTlsSocket. */
+  | { chainDer: readonly Uint8Array[]; chainPem?: undefined };
+
+/** The trust anchors: give one of the two. */
+export type AnchorsInput =
+  /** Parsed once by parseTrustBundle: the per-connection fast path. */
+  | { trustBundle: TrustBundle; trustBundlePem?: undefined }
+  /** PEM, parsed on every call. */
+  | { trustBundlePem: readonly string[]; trustBundle?: undefined };
+
+export type VerifySvidOptions = ChainInput &
+  AnchorsInput & {
+    /** Verification time: validity windows are checked against it. */
+    now: Date;
+    /** When given, the SVID's ID must equal it (else WEFT_ERR_IDENTITY_MISMATCH). */
+    expectedId?: string | undefined;
+  };
 
 export interface VerifiedSvid {
   spiffeId: string;
@@ -82,21 +96,31 @@ function parsePemList(pems: string | readonly string[], what: string): X509Certi
   return blocks.map(parseCertificate);
 }
 
+export interface TrustBundleOptions {
+  /** When set, SVIDs of any other trust domain are WEFT_ERR_SVID_UNTRUSTED. */
+  trustDomain?: string | undefined;
+  /** Intermediate CAs to complete chains with (e.g. the workload's own issuer chain). */
+  intermediatesPem?: string | readonly string[] | undefined;
+}
+
 /**
  * Parses trust anchors once. Each string may hold several PEM certificates.
- * Every anchor must be a CA certificate. Throws WEFT_ERR_SVID_MALFORMED.
+ * Every anchor and intermediate must be a CA certificate. Throws
+ * WEFT_ERR_SVID_MALFORMED.
  */
-export function parseTrustBundle(pems: string | readonly string[], options?: { trustDomain?: string }): TrustBundle {
+export function parseTrustBundle(pems: string | readonly string[], options: TrustBundleOptions = {}): TrustBundle {
   const certs = parsePemList(pems, 'trust bundle');
   if (certs.length === 0) throw malformed('trust bundle is empty');
-  const anchors = certs.map((cert) => {
-    if (!cert.ca) throw malformed(`trust anchor is not a CA certificate: ${cert.subject}`);
-    return { cert, publicKey: cert.publicKey };
-  });
+  const intermediates =
+    options.intermediatesPem === undefined ? [] : parsePemList(options.intermediatesPem, 'intermediates');
+  for (const cert of [...certs, ...intermediates]) {
+    if (!cert.ca) throw malformed(`trust bundle certificate is not a CA: ${describe(cert)}`);
+  }
   return {
-    anchors,
+    anchors: certs.map((cert) => ({ cert, publicKey: cert.publicKey })),
+    intermediates,
     pems: certs.map((c) => c.toString()),
-    trustDomain: options?.trustDomain,
+    trustDomain: options.trustDomain,
   };
 }
 
@@ -124,15 +148,15 @@ function issued(issuer: X509Certificate, child: X509Certificate, issuerKey?: Key
 }
 
 /**
- * Builds the path leaf -> intermediates -> anchor. Intermediates may come in
- * any order; each is used at most once; unused extra certificates (such as a
- * copy of the anchor) are ignored. Among several issuers, one valid at `now`
- * is preferred (e.g. a renewed root with the same key). Returns the path,
- * anchor last.
+ * Builds the path leaf -> intermediates -> anchor. Intermediates (presented
+ * ones first, then the bundle's known ones) may come in any order; each is
+ * used at most once; unused extra certificates (such as a copy of the anchor)
+ * are ignored. Among several issuers, one valid at `now` is preferred (e.g. a
+ * renewed root with the same key). Returns the path, anchor last.
  */
 function buildPath(chain: X509Certificate[], bundle: TrustBundle, t: number): X509Certificate[] {
   const leaf = chain[0] as X509Certificate;
-  const unused = chain.slice(1);
+  const unused = [...chain.slice(1), ...bundle.intermediates];
   const path = [leaf];
   let current = leaf;
   for (;;) {
@@ -149,7 +173,7 @@ function buildPath(chain: X509Certificate[], bundle: TrustBundle, t: number): X5
       throw new WeftError(
         'WEFT_ERR_SVID_UNTRUSTED',
         notCa === undefined
-          ? `no trust anchor or presented intermediate issued ${describe(current)}`
+          ? `no trust anchor or known intermediate issued ${describe(current)}`
           : `${describe(current)} was issued by ${describe(notCa)}, which is not a CA`,
       );
     }
@@ -230,6 +254,13 @@ export function verifySvid(opts: VerifySvidOptions): VerifiedSvid {
  * (follows `issuerCertificate` until it refers to itself). Empty when the peer
  * presented no certificate. The chain may end with the anchor when the local
  * TLS context knows it; verifySvid ignores that copy.
+ *
+ * Caveat, server side: Node 24.21 (see nodejs/node#65579) loses the
+ * client's intermediates once anything has called
+ * getPeerX509Certificate() on the socket, which tls.Server itself does after
+ * a successful requestCert verification. The chain is then [leaf] only; give
+ * the verifier the intermediates it should expect through
+ * parseTrustBundle(..., { intermediatesPem }).
  */
 export function peerChainFromTlsSocket(socket: TLSSocket): Buffer[] {
   const chain: Buffer[] = [];
