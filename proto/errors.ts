@@ -17,6 +17,9 @@ export const ERROR_CODES = [
   'WEFT_ERR_LOOP',
   'WEFT_ERR_SHUTTING_DOWN',
   'WEFT_ERR_NOT_READY',
+  // control plane
+  'WEFT_ERR_STREAM_PROTOCOL',
+  'WEFT_ERR_INTERNAL',
   // configuration
   'WEFT_ERR_CONFIG_INVALID',
   // identity
@@ -27,6 +30,21 @@ export const ERROR_CODES = [
   'WEFT_ERR_SVID_SAN',
   'WEFT_ERR_SVID_IS_CA',
   'WEFT_ERR_SVID_MALFORMED',
+  // control plane: CA and Identity.Certify
+  'WEFT_ERR_TOKEN_INVALID',
+  'WEFT_ERR_CERTIFY_DENIED',
+  'WEFT_ERR_CSR_INVALID',
+  'WEFT_ERR_CSR_TOO_LARGE',
+  'WEFT_ERR_CSR_SIGNATURE',
+  'WEFT_ERR_CSR_SAN',
+  'WEFT_ERR_CSR_CA',
+  'WEFT_ERR_CSR_KEY_WEAK',
+  'WEFT_ERR_CSR_KEY_UNSUPPORTED',
+  'WEFT_ERR_CA_INVALID',
+  'WEFT_ERR_CA_EXPIRED',
+  // control plane: cluster sources (manifest folder, Kubernetes)
+  'WEFT_ERR_MANIFEST_INVALID',
+  'WEFT_ERR_SOURCE_UNAVAILABLE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

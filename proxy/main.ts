@@ -4,9 +4,10 @@
 // Only parsing and signals live here; everything else is start().
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { start } from './proxy.ts';
+import { start, type ProxyStartConfig } from './proxy.ts';
+import { formatWorkloadId } from '../identity/spiffe-id.ts';
 import { readConfigFile, watchConfigFile } from './config-file.ts';
-import { createLogger, parseLogLevel } from './log.ts';
+import { createLogger, parseLogLevel } from '../proto/log.ts';
 
 const { values } = parseArgs({
   options: {
@@ -20,6 +21,17 @@ const { values } = parseArgs({
     'app-address': { type: 'string', default: process.env.WEFT_APP_ADDRESS ?? '127.0.0.1' },
     'enable-shutdown': { type: 'boolean', default: process.env.WEFT_ENABLE_SHUTDOWN === 'true' },
     'log-level': { type: 'string', default: process.env.WEFT_LOG_LEVEL ?? 'info' },
+    // Control-plane mode (instead of --config/--cert/--key):
+    'control-plane': { type: 'string', default: process.env.WEFT_CONTROL_PLANE },
+    'control-plane-id': {
+      type: 'string',
+      default: process.env.WEFT_CONTROL_PLANE_ID ?? 'spiffe://cluster.local/ns/weft-system/sa/weft-control-plane',
+    },
+    'trust-bundle': { type: 'string', default: process.env.WEFT_TRUST_BUNDLE },
+    'token-file': { type: 'string', default: process.env.WEFT_TOKEN_FILE },
+    'trust-domain': { type: 'string', default: process.env.WEFT_TRUST_DOMAIN ?? 'cluster.local' },
+    pod: { type: 'string', default: process.env.WEFT_POD_NAME ?? '' },
+    'service-account': { type: 'string', default: process.env.WEFT_SERVICE_ACCOUNT ?? 'default' },
   },
 });
 
@@ -29,6 +41,25 @@ function addr(s: string): { host: string; port: number } {
 }
 
 const log = createLogger(parseLogLevel(values['log-level']));
+const cpAddress = values['control-plane'];
+let controlPlane: ProxyStartConfig['controlPlane'];
+if (cpAddress !== undefined) {
+  const bundle = values['trust-bundle'];
+  const tokenFile = values['token-file'];
+  if (bundle === undefined || tokenFile === undefined) {
+    process.stderr.write('weft proxy: --control-plane needs --trust-bundle and --token-file\n');
+    process.exit(2);
+  }
+  controlPlane = {
+    address: cpAddress,
+    serverId: values['control-plane-id'],
+    trustBundlePem: [readFileSync(bundle, 'utf8')],
+    spiffeId: formatWorkloadId(values['trust-domain'], values.namespace, values['service-account']),
+    token: () => readFileSync(tokenFile, 'utf8').trim(),
+    pod: values.pod,
+    serviceAccount: values['service-account'],
+  };
+}
 const configPath = values.config;
 const proxy = await start({
   outbound: addr(values['outbound-addr']),
@@ -41,6 +72,7 @@ const proxy = await start({
     ? { identity: { certChainPem: readFileSync(values.cert, 'utf8'), keyPem: readFileSync(values.key, 'utf8') } }
     : {}),
   enableShutdown: values['enable-shutdown'],
+  ...(controlPlane !== undefined ? { controlPlane } : {}),
   logger: log,
   onShutdown: () => void stop('admin /shutdown'),
 });

@@ -4,6 +4,7 @@
 // certificate; a bad config is refused and the previous one keeps serving.
 import type net from 'node:net';
 import tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { once } from 'node:events';
 import type { ProxyConfig } from '../proto/mesh.ts';
@@ -14,7 +15,7 @@ import { compileConfig, type RuntimeConfig } from './config-compile.ts';
 import { createEndpointBalancer } from './endpoint-choice.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { UpstreamPool, type TlsMaterial } from './upstream-pool.ts';
-import { createHttpServer, DEFAULT_LIMITS, type HttpLimits } from './http-limits.ts';
+import { createHttpServer, DEFAULT_LIMITS, responsesDone, type HttpLimits } from './http-limits.ts';
 import { createInboundListener, clientIdOf } from './inbound-listener.ts';
 import { newExchange } from './exchange.ts';
 import { forwardStage } from './forward-stage.ts';
@@ -23,7 +24,19 @@ import { respond } from './respond.ts';
 import { sendError } from './error-response.ts';
 import { createAdminServer } from './admin-server.ts';
 import { handleUpgrade } from './upgrade.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, type Logger } from '../proto/log.ts';
+import { startIdentityClient } from './identity-client.ts';
+import { startConfigClient } from './config-client.ts';
+import type { ControlPlaneTarget } from './control-plane-channel.ts';
+
+/** notAfter of the first certificate of a PEM chain, ms. */
+function certificateNotAfter(chainPem: string): number | undefined {
+  try {
+    return Date.parse(new X509Certificate(chainPem).validTo);
+  } catch {
+    return undefined;
+  }
+}
 
 export interface Listen {
   host?: string;
@@ -53,6 +66,15 @@ export interface ProxyStartConfig {
   logger?: Logger;
   /** Called when /shutdown is requested. */
   onShutdown?: () => void;
+  /** Control-plane mode: config and certificates come from the control plane. */
+  controlPlane?: ControlPlaneTarget & {
+    /** This workload's SPIFFE ID. */
+    spiffeId: string;
+    /** Bootstrap or ServiceAccount token, re-read at each call. */
+    token: () => string;
+    pod: string;
+    serviceAccount: string;
+  };
 }
 
 export interface ApplyResult {
@@ -67,7 +89,7 @@ export interface Proxy {
   /** Validates, compiles and swaps in a config. On error the previous config stays. */
   applyConfig(raw: unknown): ApplyResult;
   /** Installs a new certificate (rotation); new connections use it. */
-  setIdentity(identity: { certChainPem: string; keyPem: string }): void;
+  setIdentity(identity: { certChainPem: string; keyPem: string; validUntilMs?: number }): void;
   /** The config in force, if any. */
   current(): ProxyConfig | undefined;
   ready(): boolean;
@@ -194,6 +216,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     strict: () => runtime?.config.inbound.mode === 'STRICT',
   });
 
+  const clients: Array<{ close(): void }> = [];
   let closing: Promise<void> | undefined;
   const proxy: Proxy = {
     ports: { outbound: 0, inbound: 0, admin: 0 },
@@ -218,7 +241,10 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
       }
     },
     setIdentity(id) {
-      identity = id;
+      identity = { certChainPem: id.certChainPem, keyPem: id.keyPem };
+      const validUntil = id.validUntilMs ?? certificateNotAfter(id.certChainPem);
+      if (validUntil !== undefined) metrics.certExpiration.set(validUntil / 1000);
+      metrics.certRefresh.inc();
       refreshTls();
     },
     current: () => runtime?.config,
@@ -226,12 +252,14 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     close() {
       closing ??= (async () => {
         draining = true;
+        for (const c of clients) c.close();
         // Stop accepting: listeners close, idle keep-alive connections go.
         inboundListener.close();
         outboundHttp.close();
         inboundHttp.close();
         outboundHttp.closeIdleConnections();
         inboundHttp.closeIdleConnections();
+        const deadline = performance.now() + (cfg.drainTimeoutMs ?? 30_000);
         if (inflight > 0) {
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, cfg.drainTimeoutMs ?? 30_000);
@@ -241,6 +269,10 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
             };
           });
         }
+        // `inflight` ends when the upstream's response headers arrive; the body
+        // may still be streaming to the caller. Cut nothing before it is sent.
+        const left = deadline - performance.now();
+        await Promise.all([responsesDone(outboundHttp, left), responsesDone(inboundHttp, left)]);
         outboundHttp.closeAllConnections();
         inboundHttp.closeAllConnections();
         outboundPool.destroy();
@@ -270,5 +302,25 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
   ports.inbound = await listen(inboundListener, cfg.inbound, '0.0.0.0', PORTS.proxyInbound);
   ports.admin = await admin.listen(cfg.admin?.port ?? PORTS.proxyAdmin, cfg.admin?.host ?? '0.0.0.0');
   log.info('proxy listening', ports);
+
+  const cp = cfg.controlPlane;
+  if (cp !== undefined) {
+    clients.push(
+      startIdentityClient({ ...cp, log, onIdentity: (id) => proxy.setIdentity(id), random }),
+      startConfigClient({
+        ...cp,
+        log,
+        random,
+        apply: (raw) => proxy.applyConfig(raw),
+        subscribe: () => ({
+          namespace: cfg.namespace ?? 'default',
+          pod: cp.pod,
+          serviceAccount: cp.serviceAccount,
+          version: runtime?.config.version ?? '',
+          token: cp.token(),
+        }),
+      }),
+    );
+  }
   return proxy;
 }

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { createTestPki, type TestPki } from '../../identity/test-pki.ts';
 import { formatWorkloadId } from '../../identity/spiffe-id.ts';
 import { start, type Proxy, type ProxyStartConfig } from '../../proxy/proxy.ts';
-import { createLogger } from '../../proxy/log.ts';
+import { createLogger } from '../../proto/log.ts';
 
 export interface TestApp {
   port: number;

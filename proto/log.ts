@@ -1,4 +1,5 @@
-// Structured logs: one JSON object per line on stderr, filtered by level.
+// Structured logs, the format every Weft process shares: one JSON object per
+// line on stderr ({ts, level, component, msg, ...fields}), filtered by level.
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'off';
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, off: 100 };

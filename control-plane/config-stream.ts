@@ -1,0 +1,156 @@
+// The config stream (mesh.proto, service Config): one bidirectional stream
+// per proxy. The first message must be a Subscribe with a valid token; the
+// workload's namespace and ServiceAccount come from the token, never from the
+// message. The proxy gets a full snapshot at once, then a new one whenever its
+// config changes; versions are content hashes, so an unchanged config is never
+// resent and a restarted control plane produces the same versions again.
+import { createHash } from 'node:crypto';
+import type * as grpc from '@grpc/grpc-js';
+import { WeftError } from '../proto/errors.ts';
+import type { ConfigUpdate, ProxyConfig, ProxyMessage } from '../proto/mesh.ts';
+import type { TokenValidator } from './token-validator.ts';
+import type { ControlPlaneMetrics } from './control-plane-metrics.ts';
+import type { Logger } from '../proto/log.ts';
+import { toGrpcError } from './grpc-status.ts';
+
+export interface ProxyKey {
+  namespace: string;
+  serviceAccount: string;
+  pod: string;
+}
+
+/** Content version of a config: the same content always gets the same version. Pure. */
+export function configVersion(config: ProxyConfig): string {
+  const { version: _ignored, ...content } = config;
+  return createHash('sha256').update(JSON.stringify(content)).digest('hex').slice(0, 16);
+}
+
+interface Subscriber {
+  key: ProxyKey;
+  call: grpc.ServerDuplexStream<ProxyMessage, ConfigUpdate>;
+  /** Version last sent, and when the change that caused it was seen. */
+  sent: string;
+  sentAt: number;
+  acked: string;
+}
+
+export interface ConfigStreamOptions {
+  validator: TokenValidator;
+  /** The config of one proxy for the current cluster state (version ignored). */
+  render: (key: ProxyKey) => ProxyConfig;
+  metrics: ControlPlaneMetrics;
+  log: Logger;
+  now?: () => number;
+}
+
+export class ConfigStreams {
+  readonly #o: ConfigStreamOptions;
+  readonly #subs = new Set<Subscriber>();
+  readonly #now: () => number;
+  #changedAt = 0;
+
+  constructor(o: ConfigStreamOptions) {
+    this.#o = o;
+    this.#now = o.now ?? (() => performance.now());
+  }
+
+  get connected(): number {
+    return this.#subs.size;
+  }
+
+  /** Versions each connected proxy has acked (for tests and /status). */
+  acked(): Array<ProxyKey & { version: string }> {
+    return [...this.#subs].map((s) => ({ ...s.key, version: s.acked }));
+  }
+
+  /** The gRPC handler for Config.Stream. */
+  readonly handle = (call: grpc.ServerDuplexStream<ProxyMessage, ConfigUpdate>): void => {
+    let sub: Subscriber | undefined;
+    const fail = (err: unknown): void => {
+      const status = toGrpcError(err);
+      this.#o.metrics.errors.inc({ code: status.weftCode });
+      call.emit('error', status);
+    };
+    call.on('data', (msg: ProxyMessage) => {
+      if (sub === undefined) {
+        if (!('subscribe' in msg) || msg.subscribe === null || msg.subscribe === undefined) {
+          fail(new WeftError('WEFT_ERR_STREAM_PROTOCOL', 'the first message must be a Subscribe'));
+          return;
+        }
+        const s = msg.subscribe;
+        call.pause();
+        this.#o.validator.validate(s.token, Date.now()).then(
+          (who) => {
+            call.resume();
+            if (call.cancelled) return;
+            sub = { key: { namespace: who.namespace, serviceAccount: who.serviceAccount, pod: s.pod }, call, sent: '', sentAt: 0, acked: '' };
+            this.#subs.add(sub);
+            this.#o.metrics.connectedProxies.set(this.#subs.size);
+            this.#o.log.info('proxy subscribed', { ...sub.key, had: s.version });
+            this.#push(sub, this.#now());
+          },
+          (err: unknown) => fail(err),
+        );
+        return;
+      }
+      if ('ack' in msg && msg.ack !== null && msg.ack !== undefined) {
+        const a = msg.ack;
+        this.#o.metrics.configAcks.inc({ result: a.ok ? 'ack' : 'nack' });
+        if (a.ok) {
+          if (a.version === sub.sent && sub.acked !== a.version) {
+            this.#o.metrics.pushLatency.observe((this.#now() - sub.sentAt) / 1000);
+          }
+          sub.acked = a.version;
+        } else {
+          // Rule 3: the proxy keeps its last good version; the server does not resend.
+          this.#o.log.warn('proxy nacked config', { ...sub.key, version: a.version, error: a.error });
+        }
+        return;
+      }
+      fail(new WeftError('WEFT_ERR_STREAM_PROTOCOL', 'expected an Ack'));
+    });
+    const drop = (): void => {
+      if (sub !== undefined && this.#subs.delete(sub)) {
+        this.#o.metrics.connectedProxies.set(this.#subs.size);
+      }
+    };
+    call.on('cancelled', drop);
+    call.on('close', drop);
+    call.on('error', drop);
+    call.on('end', () => {
+      drop();
+      call.end();
+    });
+  };
+
+  /** The cluster changed: push to every proxy whose config changed. */
+  refresh(): void {
+    this.#changedAt = this.#now();
+    for (const sub of this.#subs) this.#push(sub, this.#changedAt);
+  }
+
+  #push(sub: Subscriber, changedAt: number): void {
+    let config: ProxyConfig;
+    try {
+      config = this.#o.render(sub.key);
+    } catch (err) {
+      // A translation failure must never take a proxy's config away: keep the last one.
+      this.#o.log.error('cannot render config', { ...sub.key, error: (err as Error).message });
+      this.#o.metrics.errors.inc({ code: 'WEFT_ERR_INTERNAL' });
+      return;
+    }
+    const version = configVersion(config);
+    if (version === sub.sent) return;
+    sub.sent = version;
+    sub.sentAt = changedAt;
+    this.#o.metrics.configPushes.inc();
+    sub.call.write({ config: { ...config, version } });
+  }
+
+  /** Ends every stream (proxies reconnect elsewhere / later). */
+  close(): void {
+    for (const sub of this.#subs) sub.call.end();
+    this.#subs.clear();
+    this.#o.metrics.connectedProxies.set(0);
+  }
+}

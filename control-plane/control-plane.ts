@@ -1,0 +1,166 @@
+// The control-plane process: `start(config)` loads (or creates) the CA,
+// starts the cluster source, and serves Config.Stream and Identity.Certify
+// over TLS on 8086 plus the admin listener on 9990. Watcher -> translator ->
+// stream: every source change re-renders the connected proxies' configs and
+// pushes those that changed.
+import * as grpc from '@grpc/grpc-js';
+import { formatWorkloadId, DEFAULT_TRUST_DOMAIN } from '../identity/spiffe-id.ts';
+import { generateRsaKeyPair } from '../identity/key-pair.ts';
+import { createLogger, type Logger } from '../proto/log.ts';
+import { PORTS, type InboundMode, type ProxyConfig } from '../proto/mesh.ts';
+import { MAX_MESSAGE_BYTES, meshGrpc } from '../proto/mesh-grpc.ts';
+import type { WeftError } from '../proto/errors.ts';
+import { loadOrCreateCa } from './ca-store.ts';
+import type { CaMaterial } from './ca-material.ts';
+import { createCaAuthority } from './ca-authority.ts';
+import type { ClusterSource } from './cluster-source.ts';
+import type { ClusterState } from './cluster-state.ts';
+import { translate, type SplitStatus } from './config-translator.ts';
+import { ConfigStreams, type ProxyKey } from './config-stream.ts';
+import { ControlPlaneMetrics } from './control-plane-metrics.ts';
+import { addIdentityService } from './identity-grpc.ts';
+import { createAdminServer } from './admin-server.ts';
+import type { TokenValidator } from './token-validator.ts';
+
+export interface Listen {
+  host?: string;
+  port?: number;
+}
+
+export interface ControlPlaneConfig {
+  grpc?: Listen;
+  admin?: Listen;
+  source: ClusterSource;
+  /** CA files in a directory (created on first start), or material handed in. */
+  ca: { dir: string } | { provided: CaMaterial };
+  trustDomain?: string;
+  validator: TokenValidator;
+  /** Leaf SVID lifetime, ms (default 24 h). */
+  leafLifetimeMs?: number;
+  /** Inbound policy mode given to every proxy. Default STRICT. */
+  inboundMode?: InboundMode;
+  logger?: Logger;
+  /** Told of each TrafficSplit's status after every change (the Kubernetes source writes them back). */
+  onSplitStatus?: (status: SplitStatus[]) => void;
+  /** Told of source problems (malformed manifests, watch errors). */
+  onSourceError?: (err: WeftError) => void;
+}
+
+export interface ControlPlane {
+  readonly ports: { grpc: number; admin: number };
+  readonly trustBundlePem: readonly string[];
+  /** SPIFFE ID the control plane presents on 8086. */
+  readonly identity: string;
+  readonly metrics: ControlPlaneMetrics;
+  readonly streams: ConfigStreams;
+  /** The config a proxy would get now (for tests and `weft check`). */
+  render(key: ProxyKey): ProxyConfig;
+  close(): Promise<void>;
+}
+
+export const CONTROL_PLANE_SERVICE_ACCOUNT = 'weft-control-plane';
+export const CONTROL_PLANE_NAMESPACE = 'weft-system';
+
+export async function start(cfg: ControlPlaneConfig): Promise<ControlPlane> {
+  const log = cfg.logger ?? createLogger('info', 'control-plane');
+  const trustDomain = cfg.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+  const metrics = new ControlPlaneMetrics();
+  const loaded = await loadOrCreateCa({ trustDomain, now: Date.now(), ...cfg.ca });
+  const ca = createCaAuthority(loaded.material, {
+    trustDomain,
+    now: Date.now(),
+    onIssued: () => metrics.certificatesIssued.inc(),
+  });
+  log.info('CA ready', { source: loaded.source, trustDomain });
+  const trustBundlePem = [...ca.trustBundlePem];
+
+  // Rendering is memoized per cluster state: proxies of one workload share a config.
+  let state: ClusterState | undefined;
+  let cache = new Map<string, ProxyConfig>();
+  const render = (key: ProxyKey): ProxyConfig => {
+    if (state === undefined) throw new Error('no cluster state yet');
+    const k = `${key.namespace}/${key.serviceAccount}/${key.pod}`;
+    let c = cache.get(k);
+    if (c === undefined) {
+      c = translate(state, { namespace: key.namespace, podName: key.pod, serviceAccount: key.serviceAccount }, {
+        trustDomain,
+        trustBundlePem,
+        version: '',
+        inboundMode: cfg.inboundMode ?? 'STRICT',
+      }).config;
+      cache.set(k, c);
+    }
+    return c;
+  };
+
+  const streams = new ConfigStreams({ validator: cfg.validator, render, metrics, log });
+
+  // The control plane's own serving certificate, from its own CA.
+  const identity = formatWorkloadId(trustDomain, CONTROL_PLANE_NAMESPACE, CONTROL_PLANE_SERVICE_ACCOUNT);
+  const key = generateRsaKeyPair();
+  const serving = ca.issueLeaf({ spiffeId: identity, publicKeyPem: key.publicKeyPem, now: Date.now(), lifetimeMs: 365 * 24 * 3_600_000 });
+
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 64 * 1024,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    'grpc.keepalive_time_ms': 10_000,
+    'grpc.keepalive_timeout_ms': 5_000,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  addIdentityService(server, {
+    validator: cfg.validator,
+    ca,
+    trustDomain,
+    ...(cfg.leafLifetimeMs !== undefined ? { lifetimeMs: cfg.leafLifetimeMs } : {}),
+    onError: (err, _status, code) => {
+      metrics.errors.inc({ code: code ?? 'WEFT_ERR_INTERNAL' });
+      log.warn('certify refused', { code, error: (err as Error).message });
+    },
+  });
+  server.addService(meshGrpc().Config.service, { Stream: streams.handle as grpc.UntypedHandleCall });
+
+  const onChange = (next: ClusterState): void => {
+    state = next;
+    cache = new Map();
+    metrics.sourceUpdates.inc();
+    streams.refresh();
+    if (cfg.onSplitStatus !== undefined) {
+      const all = translate(next, { namespace: '', serviceAccount: '' }, { trustDomain, trustBundlePem, version: '' }).splitStatus;
+      cfg.onSplitStatus(all);
+    }
+  };
+  await cfg.source.start(onChange);
+
+  const credentials = grpc.ServerCredentials.createSsl(null, [
+    { private_key: Buffer.from(key.keyPem), cert_chain: Buffer.from([serving.leafPem, ...serving.intermediatesPem].join('')) },
+  ]);
+  const grpcHost = cfg.grpc?.host ?? '0.0.0.0';
+  const grpcPort = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${grpcHost}:${cfg.grpc?.port ?? PORTS.controlPlaneGrpc}`, credentials, (err, port) =>
+      err ? reject(err) : resolve(port),
+    );
+  });
+  const admin = createAdminServer({ registry: metrics.registry, ready: () => state !== undefined });
+  const adminPort = await admin.listen(cfg.admin?.port ?? PORTS.controlPlaneAdmin, cfg.admin?.host ?? '0.0.0.0');
+  log.info('control plane listening', { grpc: grpcPort, admin: adminPort });
+
+  let closing: Promise<void> | undefined;
+  return {
+    ports: { grpc: grpcPort, admin: adminPort },
+    trustBundlePem,
+    identity,
+    metrics,
+    streams,
+    render,
+    close() {
+      closing ??= (async () => {
+        streams.close();
+        await cfg.source.close();
+        await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+        server.forceShutdown();
+        await admin.close();
+      })();
+      return closing;
+    },
+  };
+}
