@@ -38,7 +38,41 @@ export function createHttpServer(limits: HttpLimits): http.Server {
     noDelay: true,
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(err, socket));
+  const tracker: ResponseTracker = { active: 0, idle: [] };
+  trackers.set(server, tracker);
+  server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    tracker.active++;
+    // 'close' follows 'finish', and also comes when the connection is lost.
+    res.once('close', () => {
+      if (--tracker.active === 0) for (const f of tracker.idle.splice(0)) f();
+    });
+  });
   return server;
+}
+
+interface ResponseTracker {
+  active: number;
+  idle: Array<() => void>;
+}
+const trackers = new WeakMap<http.Server, ResponseTracker>();
+
+/**
+ * Resolves once every response `server` has begun is complete (last byte
+ * written, or the connection gone), or after `timeoutMs`. For a graceful
+ * close: a response is in flight until its body has been sent, not merely
+ * until the upstream's headers arrived.
+ */
+export function responsesDone(server: http.Server, timeoutMs: number): Promise<void> {
+  const t = trackers.get(server);
+  if (t === undefined || t.active === 0) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, timeoutMs));
+    t.idle.push(done);
+  });
 }
 
 /** Answers a request the parser rejected, then closes the connection. */

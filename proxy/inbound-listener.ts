@@ -41,7 +41,7 @@ export interface InboundListenerOptions {
 
 export function createInboundListener(o: InboundListenerOptions): net.Server {
   const handshakeTimeoutMs = o.handshakeTimeoutMs ?? 10_000;
-  return net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
+  const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
     socket.on('error', () => socket.destroy());
     const timer = setTimeout(() => socket.destroy(), handshakeTimeoutMs);
     socket.once('close', () => clearTimeout(timer));
@@ -81,4 +81,11 @@ export function createInboundListener(o: InboundListenerOptions): net.Server {
     socket.resume();
     socket.pause();
   });
+  // The HTTP server never listens itself (it only gets sockets from here), and
+  // Node starts its connection tracking on the server's own 'listening': the
+  // list behind headersTimeout / requestTimeout (slowloris gets 408) and
+  // closeIdleConnections / closeAllConnections (graceful close). Without this
+  // none of those apply to inbound connections.
+  server.on('listening', () => o.http.emit('listening'));
+  return server;
 }
