@@ -55,12 +55,19 @@ function client(): void {
     req.end();
   };
   const timer = setInterval(tick, 1000 / rps);
+  // Its own port answers with the counts (and tells the local mesh it is up).
+  const status = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(`${JSON.stringify({ ok, failed })}\n`);
+  });
+  status.listen(Number(env.PORT ?? '8080'), env.HOST ?? '127.0.0.1');
   const report = setInterval(() => {
     process.stdout.write(`${JSON.stringify({ ok, failed })}\n`);
   }, 5000);
   process.on('SIGTERM', () => {
     clearInterval(timer);
     clearInterval(report);
+    status.close();
     agent.destroy();
     process.exit(0);
   });

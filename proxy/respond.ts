@@ -46,9 +46,10 @@ export async function respond(
     const target = metrics.target(labelsOf(ex));
     target.request();
     target.response(up.statusCode ?? 502, performance.now() - ex.start);
-    pipeline(up, res, () => {
-      /* errors end both streams; the status was already counted */
-    });
+    // Resolve only once the body is through, so in-flight counting (graceful
+    // shutdown) covers the whole response. Errors end both streams; the
+    // status was already counted.
+    await new Promise<void>((resolve) => pipeline(up, res, () => resolve()));
   } catch (err) {
     if (ex.direction === 'outbound') ex.tls = ex.endpoint !== undefined && ex.endpoint.agentKey !== '';
     if (draining() && !res.headersSent) res.setHeader('connection', 'close');

@@ -1,0 +1,236 @@
+// `weft up [dir]`: the whole mesh on this machine, no cluster. The control
+// plane runs with the file source on `dir`; every replica of every Deployment
+// in `dir` runs as an app process plus a Weft proxy process on its own
+// loopback address (DESIGN.md, Local mesh). Each proxy gets a bootstrap
+// token; its certificate and config come from the control plane over gRPC.
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+import { parseManifests } from '../control-plane/manifest-parse.ts';
+import type { Pod, Workload } from '../control-plane/cluster-state.ts';
+import { newBootstrapToken, writeTokenFile } from '../control-plane/bootstrap-token-file.ts';
+import { CA_FILES } from '../control-plane/ca-store.ts';
+import { PORTS } from '../proto/mesh.ts';
+import { controlPlaneAddress, localPods, type LocalPod } from './local-pods.ts';
+import { ProcessSupervisor, type Supervised } from './process-supervisor.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const DEMO_DIR = join(REPO_ROOT, 'cli', 'demo');
+
+export interface UpOptions {
+  dir: string;
+  /** Where CA files, tokens, pods.json and logs go. Default <dir>/.weft */
+  stateDir?: string;
+  /** First two octets of every address, e.g. "127.0" (the default). */
+  addressBase?: string;
+  leafLifetimeMs?: number;
+  /** Log level of the children (default warn). */
+  logLevel?: string;
+  inboundMode?: 'STRICT' | 'PERMISSIVE';
+}
+
+export interface RunningPod extends LocalPod {
+  proxy: Supervised;
+  app: Supervised;
+}
+
+export interface LocalMesh {
+  readonly stateDir: string;
+  readonly controlPlane: Supervised;
+  readonly controlPlaneIp: string;
+  readonly pods: readonly RunningPod[];
+  /** Resolves once the control plane and every pod are ready. */
+  ready(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Reads the Deployments of a manifest folder (errors are the control plane's to report). */
+export function readWorkloads(dir: string): Workload[] {
+  const out: Workload[] = [];
+  for (const f of readdirSync(dir).sort()) {
+    if (!/\.(ya?ml|json)$/.test(f)) continue;
+    const parsed = parseManifests(readFileSync(join(dir, f), 'utf8'), f);
+    for (const o of parsed.objects) if (o.kind === 'Deployment') out.push(o.object);
+  }
+  return out;
+}
+
+function writeJsonAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(tmp, path);
+}
+
+function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolveConn) => {
+    const s = net.connect({ host, port });
+    s.setTimeout(500);
+    s.once('connect', () => {
+      s.destroy();
+      resolveConn(true);
+    });
+    s.once('error', () => resolveConn(false));
+    s.once('timeout', () => {
+      s.destroy();
+      resolveConn(false);
+    });
+  });
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+    await res.arrayBuffer();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+export async function up(o: UpOptions): Promise<LocalMesh> {
+  const dir = resolve(o.dir);
+  const stateDir = resolve(o.stateDir ?? join(dir, '.weft'));
+  const base = o.addressBase ?? '127.0';
+  const logLevel = o.logLevel ?? 'warn';
+  mkdirSync(join(stateDir, 'tokens'), { recursive: true, mode: 0o700 });
+  const node = process.execPath;
+  // Children find `node` (this Node) and the demo's `weft-demo` on PATH.
+  const path = [join(REPO_ROOT, 'cli', 'bin'), dirname(node), process.env.PATH ?? ''].join(delimiter);
+  const supervisor = new ProcessSupervisor(join(stateDir, 'logs'));
+
+  const pods = localPods(readWorkloads(dir), base);
+  const tokens = pods.map((p) => ({ token: newBootstrapToken(), namespace: p.pod.namespace, serviceAccount: p.pod.serviceAccount }));
+  const tokensFile = join(stateDir, 'tokens.json');
+  writeTokenFile(tokensFile, tokens);
+  const podsFile = join(stateDir, 'pods.json');
+  const podState: Pod[] = pods.map((p) => p.pod);
+  writeJsonAtomic(podsFile, { pods: podState });
+
+  const cpIp = controlPlaneAddress(base);
+  const caDir = join(stateDir, 'ca');
+  const controlPlane = supervisor.start({
+    name: 'control-plane',
+    command: node,
+    args: [
+      join(REPO_ROOT, 'control-plane', 'main.ts'),
+      '--source-dir', dir,
+      '--pods-file', podsFile,
+      '--tokens-file', tokensFile,
+      '--ca-dir', caDir,
+      '--grpc-addr', `${cpIp}:${PORTS.controlPlaneGrpc}`,
+      '--admin-addr', `${cpIp}:${PORTS.controlPlaneAdmin}`,
+      '--inbound-mode', o.inboundMode ?? 'STRICT',
+      '--log-level', logLevel,
+      ...(o.leafLifetimeMs !== undefined ? ['--leaf-lifetime-ms', String(o.leafLifetimeMs)] : []),
+    ],
+    env: { ...process.env, PATH: path },
+    cwd: dir,
+  });
+
+  // Proxies need the trust bundle, which exists once the control plane is ready.
+  const deadline = Date.now() + 30_000;
+  while (!(await httpOk(`http://${cpIp}:${PORTS.controlPlaneAdmin}/ready`))) {
+    if (Date.now() > deadline) {
+      await supervisor.stopAll();
+      throw new Error(`the control plane did not become ready; see ${join(stateDir, 'logs', 'control-plane.log')}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const trustBundle = join(caDir, CA_FILES.anchor);
+
+  const running: RunningPod[] = pods.map((p, i) => {
+    const { pod, workload, appPort } = p;
+    const tokenFile = join(stateDir, 'tokens', `${pod.namespace}.${pod.name}.token`);
+    writeFileSync(tokenFile, tokens[i]?.token ?? '', { mode: 0o600 });
+    const proxy = supervisor.start({
+      name: `${pod.namespace}.${pod.name}.proxy`,
+      command: node,
+      args: [
+        join(REPO_ROOT, 'proxy', 'main.ts'),
+        '--control-plane', `${cpIp}:${PORTS.controlPlaneGrpc}`,
+        '--trust-bundle', trustBundle,
+        '--token-file', tokenFile,
+        '--namespace', pod.namespace,
+        '--pod', pod.name,
+        '--service-account', pod.serviceAccount,
+        '--outbound-addr', `${pod.ip}:${PORTS.proxyOutbound}`,
+        '--inbound-addr', `${pod.ip}:${PORTS.proxyInbound}`,
+        '--admin-addr', `${pod.ip}:${PORTS.proxyAdmin}`,
+        '--app-address', pod.ip,
+        '--log-level', logLevel,
+      ],
+      env: { ...process.env, PATH: path },
+      cwd: dir,
+    });
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: path };
+    for (const e of workload.env) env[e.name] = e.value;
+    Object.assign(env, {
+      HOST: pod.ip,
+      PORT: String(appPort),
+      POD_NAME: pod.name,
+      POD_NAMESPACE: pod.namespace,
+      POD_IP: pod.ip,
+      HTTP_PROXY: pod.meshed ? `http://${pod.ip}:${PORTS.proxyOutbound}` : '',
+      http_proxy: pod.meshed ? `http://${pod.ip}:${PORTS.proxyOutbound}` : '',
+    });
+    const [command, ...args] = [...workload.command, ...workload.args];
+    const app = supervisor.start({
+      name: `${pod.namespace}.${pod.name}.app`,
+      command: command ?? 'true',
+      args,
+      env,
+      cwd: dir,
+    });
+    return { ...p, proxy, app };
+  });
+
+  // Readiness: a pod is ready when its app accepts connections and its proxy
+  // answers /ready; pods.json tells the control plane (endpoints follow).
+  const ready = new Set<string>();
+  let stopped = false;
+  const poll = async (): Promise<void> => {
+    while (!stopped) {
+      let changed = false;
+      await Promise.all(
+        running.map(async (p, i) => {
+          const isReady =
+            (await canConnect(p.pod.ip, p.appPort)) &&
+            (!p.pod.meshed || (await httpOk(`http://${p.pod.ip}:${PORTS.proxyAdmin}/ready`)));
+          const was = ready.has(p.pod.name + p.pod.namespace);
+          if (isReady !== was) {
+            changed = true;
+            if (isReady) ready.add(p.pod.name + p.pod.namespace);
+            else ready.delete(p.pod.name + p.pod.namespace);
+            podState[i] = { ...p.pod, ready: isReady };
+          }
+        }),
+      );
+      if (changed && !stopped) writeJsonAtomic(podsFile, { pods: podState });
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+  const polling = poll();
+
+  return {
+    stateDir,
+    controlPlane,
+    controlPlaneIp: cpIp,
+    pods: running,
+    async ready(timeoutMs = 30_000) {
+      const until = Date.now() + timeoutMs;
+      while (ready.size < running.length) {
+        if (Date.now() > until) {
+          const waiting = running.filter((p) => !ready.has(p.pod.name + p.pod.namespace)).map((p) => p.pod.name);
+          throw new Error(`pods not ready after ${timeoutMs} ms: ${waiting.join(', ')} (logs in ${join(stateDir, 'logs')})`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async close() {
+      stopped = true;
+      await polling;
+      await supervisor.stopAll();
+    },
+  };
+}
