@@ -8,7 +8,7 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { parseManifests } from '../control-plane/manifest-parse.ts';
-import type { Pod, Workload } from '../control-plane/cluster-state.ts';
+import { selectorMatches, type ClusterService, type Pod, type Workload } from '../control-plane/cluster-state.ts';
 import { newBootstrapToken, writeTokenFile } from '../control-plane/bootstrap-token-file.ts';
 import { CA_FILES } from '../control-plane/ca-store.ts';
 import { PORTS } from '../proto/mesh.ts';
@@ -32,7 +32,9 @@ export interface UpOptions {
 
 export interface RunningPod extends LocalPod {
   proxy: Supervised;
-  app: Supervised;
+  /** Started once its proxy is ready (and, for pods no Service selects, once every serving pod is ready). */
+  app: Supervised | undefined;
+  serving: boolean;
 }
 
 export interface LocalMesh {
@@ -45,15 +47,26 @@ export interface LocalMesh {
   close(): Promise<void>;
 }
 
-/** Reads the Deployments of a manifest folder (errors are the control plane's to report). */
-export function readWorkloads(dir: string): Workload[] {
-  const out: Workload[] = [];
+/** Reads the Deployments and Services of a manifest folder (errors are the control plane's to report). */
+export function readManifests(dir: string): { workloads: Workload[]; services: ClusterService[] } {
+  const workloads: Workload[] = [];
+  const services: ClusterService[] = [];
   for (const f of readdirSync(dir).sort()) {
-    if (!/\.(ya?ml|json)$/.test(f)) continue;
+    if (!/\.(ya?ml|json)$/.test(f) || f.startsWith('.')) continue;
     const parsed = parseManifests(readFileSync(join(dir, f), 'utf8'), f);
-    for (const o of parsed.objects) if (o.kind === 'Deployment') out.push(o.object);
+    for (const o of parsed.objects) {
+      if (o.kind === 'Deployment') workloads.push(o.object);
+      if (o.kind === 'Service') services.push(o.object);
+    }
   }
-  return out;
+  return { workloads, services };
+}
+
+/** Whether any Service selects the pod (it serves traffic, so its clients should start after it). */
+function isServing(pod: Pod, services: readonly ClusterService[]): boolean {
+  return services.some(
+    (s) => s.namespace === pod.namespace && Object.keys(s.selector).length > 0 && selectorMatches(s.selector, pod.labels),
+  );
 }
 
 function writeJsonAtomic(path: string, value: unknown): void {
@@ -99,7 +112,8 @@ export async function up(o: UpOptions): Promise<LocalMesh> {
   const path = [join(REPO_ROOT, 'cli', 'bin'), dirname(node), process.env.PATH ?? ''].join(delimiter);
   const supervisor = new ProcessSupervisor(join(stateDir, 'logs'));
 
-  const pods = localPods(readWorkloads(dir), base);
+  const manifests = readManifests(dir);
+  const pods = localPods(manifests.workloads, base);
   const tokens = pods.map((p) => ({ token: newBootstrapToken(), namespace: p.pod.namespace, serviceAccount: p.pod.serviceAccount }));
   const tokensFile = join(stateDir, 'tokens.json');
   writeTokenFile(tokensFile, tokens);
@@ -163,6 +177,11 @@ export async function up(o: UpOptions): Promise<LocalMesh> {
       env: { ...process.env, PATH: path },
       cwd: dir,
     });
+    return { ...p, proxy, app: undefined, serving: isServing(p.pod, manifests.services) };
+  });
+
+  function startApp(p: RunningPod): void {
+    const { pod, workload, appPort } = p;
     const env: NodeJS.ProcessEnv = { ...process.env, PATH: path };
     for (const e of workload.env) env[e.name] = e.value;
     Object.assign(env, {
@@ -175,16 +194,18 @@ export async function up(o: UpOptions): Promise<LocalMesh> {
       http_proxy: pod.meshed ? `http://${pod.ip}:${PORTS.proxyOutbound}` : '',
     });
     const [command, ...args] = [...workload.command, ...workload.args];
-    const app = supervisor.start({
+    p.app = supervisor.start({
       name: `${pod.namespace}.${pod.name}.app`,
       command: command ?? 'true',
       args,
       env,
       cwd: dir,
     });
-    return { ...p, proxy, app };
-  });
+  }
 
+  // Startup order, as in a pod with a proxy-await: an app starts once its proxy
+  // is ready; apps that no Service selects (pure clients) start once every
+  // serving pod is ready, so their first requests find endpoints.
   // Readiness: a pod is ready when its app accepts connections and its proxy
   // answers /ready; pods.json tells the control plane (endpoints follow).
   const ready = new Set<string>();
@@ -192,8 +213,14 @@ export async function up(o: UpOptions): Promise<LocalMesh> {
   const poll = async (): Promise<void> => {
     while (!stopped) {
       let changed = false;
+      const servingReady = running.every((p) => !p.serving || ready.has(p.pod.name + p.pod.namespace));
       await Promise.all(
         running.map(async (p, i) => {
+          if (p.app === undefined) {
+            const proxyReady = !p.pod.meshed || (await httpOk(`http://${p.pod.ip}:${PORTS.proxyAdmin}/ready`));
+            if (proxyReady && (p.serving || servingReady) && !stopped) startApp(p);
+            return;
+          }
           const isReady =
             (await canConnect(p.pod.ip, p.appPort)) &&
             (!p.pod.meshed || (await httpOk(`http://${p.pod.ip}:${PORTS.proxyAdmin}/ready`)));
