@@ -22,6 +22,10 @@ export interface Supervised {
   readonly restarts: () => number;
   /** Kills this child (it is restarted if restart is on). */
   kill(signal?: NodeJS.Signals): void;
+  /** Starts it again if it is not running. */
+  respawn(): void;
+  /** Resolves when the current process has exited. */
+  exited(): Promise<void>;
 }
 
 export class ProcessSupervisor {
@@ -66,6 +70,14 @@ export class ProcessSupervisor {
       pid: () => entry.proc?.pid,
       restarts: () => entry.restarts,
       kill: (signal = 'SIGKILL') => entry.proc?.kill(signal),
+      respawn: () => {
+        const p = entry.proc;
+        if (p === undefined || p.exitCode !== null || p.signalCode !== null) run();
+      },
+      exited: async () => {
+        const p = entry.proc;
+        if (p !== undefined && p.exitCode === null && p.signalCode === null) await once(p, 'exit');
+      },
     };
   }
 

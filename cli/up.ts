@@ -28,6 +28,8 @@ export interface UpOptions {
   /** Log level of the children (default warn). */
   logLevel?: string;
   inboundMode?: 'STRICT' | 'PERMISSIVE';
+  /** Restart the control plane when it dies (default true; tests restart it by hand). */
+  restartControlPlane?: boolean;
 }
 
 export interface RunningPod extends LocalPod {
@@ -140,6 +142,7 @@ export async function up(o: UpOptions): Promise<LocalMesh> {
     ],
     env: { ...process.env, PATH: path },
     cwd: dir,
+    restart: o.restartControlPlane ?? true,
   });
 
   // Proxies need the trust bundle, which exists once the control plane is ready.
