@@ -33,8 +33,8 @@ describe('checkCsr: accepted requests', () => {
     expect(pem).toBe(sharedCsrKey().publicKeyPem);
   });
 
-  it('accepts the CSRs workloads make (identity/csr-create.ts)', () => {
-    const { keyPem, csrPem } = createKeyAndCsr(ID);
+  it('accepts the CSRs workloads make (identity/csr-create.ts)', async () => {
+    const { keyPem, csrPem } = await createKeyAndCsr(ID);
     expect(checkCsr(csrPem, ID)).toBe(createPublicKey(keyPem).export({ type: 'spki', format: 'pem' }).toString());
   });
 

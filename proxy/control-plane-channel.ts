@@ -30,7 +30,7 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
 };
 
 /** Exponential backoff with full jitter: a delay in [base, min(max, base * 2^attempt)]. Pure. */
-export function backoffDelay(attempt: number, random: () => number, baseMs = 250, maxMs = 10_000): number {
+export function backoffDelay(attempt: number, random: () => number, baseMs = 250, maxMs = 5_000): number {
   const cap = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20));
   return baseMs + random() * (cap - baseMs);
 }

@@ -42,8 +42,8 @@ export function startIdentityClient(o: IdentityClientOptions): { close(): void }
   let closed = false;
   let failures = 0;
 
-  function certify(): Promise<IssuedIdentity> {
-    const { keyPem, csrPem } = createKeyAndCsr(o.spiffeId);
+  async function certify(): Promise<IssuedIdentity> {
+    const { keyPem, csrPem } = await createKeyAndCsr(o.spiffeId);
     const req: CertifyRequest = { identity: o.spiffeId, token: o.token(), csrPem };
     return new Promise((resolve, reject) => {
       const deadline = new Date(Date.now() + 10_000);
