@@ -503,7 +503,23 @@ describe('translate: purity and order', () => {
     const one = translate(s, CLIENT, OPTS);
     const two = translate(s, CLIENT, OPTS);
     expect(two).toEqual(one);
-    expect(two.config.services[0]).not.toBe(one.config.services[0]);
+    // An equal state in other objects gives an equal config.
+    expect(translate(structuredClone(canaryState()), CLIENT, OPTS)).toEqual(one);
+  });
+
+  it('shares the per-cluster part between proxies of one state, frozen', () => {
+    const s = canaryState();
+    const a = translate(s, CLIENT, OPTS);
+    const b = translate(s, { namespace: NS, podName: 'web-v1-a', serviceAccount: 'web' }, OPTS);
+    expect(b.config.services).toBe(a.config.services);
+    expect(Object.isFrozen(a.config.services[0]?.endpoints[0])).toBe(true);
+    expect(b.config.inbound).not.toEqual(a.config.inbound);
+    // Options that change the services are not shared.
+    const c = translate(s, CLIENT, { ...OPTS, proxyInboundPort: 1 });
+    expect(c.config.services).not.toBe(a.config.services);
+    expect(c.config.services[1]?.endpoints[0]?.proxyPort).toBe(1);
+    // translateCluster itself returns fresh objects.
+    expect(translateCluster(s, OPTS).services).not.toBe(translateCluster(s, OPTS).services);
   });
 
   it('does not depend on the order of the state lists', () => {

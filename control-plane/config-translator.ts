@@ -159,19 +159,52 @@ export interface ClusterTranslation {
 
 const key = (namespace: string, name: string): string => `${namespace}/${name}`;
 
-/** One proxy's config. See translateCluster and inboundPolicy. */
+// translateCluster's result depends on the state and three options only, and
+// is the same for every proxy: it is computed once per state object and
+// shared (deep-frozen, so no caller can change it under the others). Equal
+// inputs still give equal outputs; this only saves the work.
+const shared = new WeakMap<ClusterState, Map<string, ClusterTranslation>>();
+
+function sharedCluster(state: ClusterState, opts: TranslateOptions): ClusterTranslation {
+  const k = `${opts.trustDomain}\n${opts.clusterDomain ?? ''}\n${opts.proxyInboundPort ?? DEFAULT_PROXY_INBOUND_PORT}`;
+  let byOpts = shared.get(state);
+  if (byOpts === undefined) {
+    byOpts = new Map();
+    shared.set(state, byOpts);
+  }
+  let t = byOpts.get(k);
+  if (t === undefined) {
+    t = deepFreeze(translateCluster(state, opts));
+    byOpts.set(k, t);
+  }
+  return t;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/**
+ * One proxy's config. See translateCluster and inboundPolicy. The services
+ * and split statuses are shared between the proxies of one state and frozen:
+ * copy before changing them.
+ */
 export function translate(state: ClusterState, proxy: ProxyTarget, opts: TranslateOptions): Translation {
-  const { services, splitStatus } = translateCluster(state, opts);
+  const { services, splitStatus } = sharedCluster(state, opts);
   return {
     config: {
       version: opts.version,
-      services,
+      services: services as Service[],
       inbound: inboundPolicy(state, proxy, opts),
       trustBundlePem: [...opts.trustBundlePem],
       egress: { allow: opts.egressAllow ?? true },
       defaults: cloneDefaults(opts.defaults ?? DEFAULT_ROUTE_DEFAULTS),
     },
-    splitStatus,
+    splitStatus: splitStatus as SplitStatus[],
   };
 }
 
@@ -238,15 +271,41 @@ function mostCommon(values: readonly number[]): number | undefined {
   return best;
 }
 
-function translateService(
-  svc: ClusterService,
-  state: ClusterState,
-  pods: PodIndex,
-  opts: TranslateOptions,
-): Service {
+/** Lookups built once per translation. */
+interface Indexes {
+  pods: PodIndex;
+  /** namespace/service -> its endpoint groups */
+  endpoints: Map<string, ServiceEndpoints[]>;
+  /** namespace/serviceAccount -> SPIFFE ID ('' when it cannot be formed) */
+  identities: Map<string, string>;
+}
+
+function indexState(state: ClusterState): Indexes {
+  const endpoints = new Map<string, ServiceEndpoints[]>();
+  for (const e of state.endpoints) {
+    const k = key(e.namespace, e.service);
+    const list = endpoints.get(k);
+    if (list === undefined) endpoints.set(k, [e]);
+    else list.push(e);
+  }
+  return { pods: indexPods(state.pods), endpoints, identities: new Map() };
+}
+
+function translateService(svc: ClusterService, idx: Indexes, opts: TranslateOptions): Service {
   const proxyPort = opts.proxyInboundPort ?? DEFAULT_PROXY_INBOUND_PORT;
-  const groups = state.endpoints.filter((e) => e.namespace === svc.namespace && e.service === svc.name);
+  const pods = idx.pods;
+  const groups = idx.endpoints.get(key(svc.namespace, svc.name)) ?? [];
   const endpoints = new Map<string, Endpoint>();
+  const identityOf = (pod: Pod | undefined): string | undefined => {
+    if (pod === undefined || !pod.meshed) return '';
+    const k = key(pod.namespace, pod.serviceAccount);
+    let id = idx.identities.get(k);
+    if (id === undefined) {
+      id = endpointIdentity(pod, opts.trustDomain) ?? '';
+      idx.identities.set(k, id);
+    }
+    return id === '' ? undefined : id;
+  };
 
   /** Adds the ready addresses of `g` on `port`; returns how many can be called. */
   const addGroup = (g: ServiceEndpoints, port: number): number => {
@@ -257,7 +316,7 @@ function translateService(
       const pod =
         (a.podName !== '' ? pods.byName.get(key(svc.namespace, a.podName)) : undefined) ??
         pods.byIp.get(key(svc.namespace, a.ip));
-      const identity = endpointIdentity(pod, opts.trustDomain);
+      const identity = identityOf(pod);
       if (identity === undefined) continue;
       n++;
       const k = `${a.ip}:${port}`;
@@ -474,11 +533,11 @@ function rejected(split: TrafficSplit, reason: ConditionReason, message: string)
 
 /** Services with their endpoints and split routes, and every split's status. */
 export function translateCluster(state: ClusterState, opts: TranslateOptions): ClusterTranslation {
-  const pods = indexPods(state.pods);
+  const idx = indexState(state);
   const services = [...state.services]
     .sort(byNamespaceName)
     .filter((s, i, all) => i === 0 || byNamespaceName(all[i - 1]!, s) !== 0)
-    .map((s) => translateService(s, state, pods, opts));
+    .map((s) => translateService(s, idx, opts));
   const byKey = new Map(services.map((s) => [key(s.namespace, s.name), s]));
   const groups = new Map(state.httpRouteGroups.map((g) => [key(g.namespace, g.name), g]));
 
