@@ -15,7 +15,7 @@ import type { CaMaterial } from './ca-material.ts';
 import { createCaAuthority } from './ca-authority.ts';
 import type { ClusterSource } from './cluster-source.ts';
 import type { ClusterState } from './cluster-state.ts';
-import { translate, type SplitStatus } from './config-translator.ts';
+import { translate, translateCluster, type SplitStatus } from './config-translator.ts';
 import { ConfigStreams, type ProxyKey } from './config-stream.ts';
 import { ControlPlaneMetrics } from './control-plane-metrics.ts';
 import { addIdentityService } from './identity-grpc.ts';
@@ -125,8 +125,7 @@ export async function start(cfg: ControlPlaneConfig): Promise<ControlPlane> {
     metrics.sourceUpdates.inc();
     streams.refresh();
     if (cfg.onSplitStatus !== undefined) {
-      const all = translate(next, { namespace: '', serviceAccount: '' }, { trustDomain, trustBundlePem, version: '' }).splitStatus;
-      cfg.onSplitStatus(all);
+      cfg.onSplitStatus(translateCluster(next, { trustDomain, trustBundlePem, version: '' }).splitStatus);
     }
   };
   await cfg.source.start(onChange);
