@@ -45,6 +45,12 @@ export const ERROR_CODES = [
   // control plane: cluster sources (manifest folder, Kubernetes)
   'WEFT_ERR_MANIFEST_INVALID',
   'WEFT_ERR_SOURCE_UNAVAILABLE',
+  // injector: admission webhook and `weft inject`
+  'WEFT_ERR_INJECT_ANNOTATION_INVALID',
+  'WEFT_ERR_INJECT_CONFLICT',
+  'WEFT_ERR_INJECT_POD_INVALID',
+  'WEFT_ERR_INJECT_REVIEW_INVALID',
+  'WEFT_ERR_INJECT_BODY_TOO_LARGE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
