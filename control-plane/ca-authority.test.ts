@@ -1,10 +1,10 @@
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { findWeftError } from '../proto/errors.ts';
 import { generateRsaKeyPair } from '../identity/key-pair.ts';
 import { verifySvid } from '../identity/svid-verify.ts';
 import { DEFAULT_LEAF_LIFETIME_MS, LEAF_BACKDATE_MS, createCaAuthority, type IssuedEvent } from './ca-authority.ts';
 import { createCaMaterial } from './ca-material.ts';
+import { codeOf } from '../test/harness/error-code.ts';
 
 const NOW = Date.parse('2030-01-01T00:00:00Z');
 const HOUR = 3_600_000;
@@ -16,15 +16,6 @@ const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
 const material = createCaMaterial({ trustDomain: TD, now: NOW, issuerLifetimeMs: 30 * DAY });
 const leafKey = generateRsaKeyPair();
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return findWeftError(err)?.code ?? `not a WeftError: ${String(err)}`;
-  }
-  return undefined;
-}
 
 describe('createCaAuthority / issueLeaf', () => {
   it('issues an SVID: one URI SAN, CA:FALSE, server+client auth, backdated a minute, 24 h', () => {

@@ -1,6 +1,5 @@
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { findWeftError } from '../proto/errors.ts';
 import { createTestPki } from '../identity/test-pki.ts';
 import {
   DEFAULT_ANCHOR_LIFETIME_MS,
@@ -9,18 +8,10 @@ import {
   createCaMaterial,
   renewIssuer,
 } from './ca-material.ts';
+import { codeOf } from '../test/harness/error-code.ts';
 
 const NOW = Date.parse('2030-01-01T00:00:00Z');
 const DAY = 86_400_000;
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return findWeftError(err)?.code ?? `not a WeftError: ${String(err)}`;
-  }
-  return undefined;
-}
 
 describe('createCaMaterial', () => {
   const material = createCaMaterial({ trustDomain: 'cluster.local', now: NOW });

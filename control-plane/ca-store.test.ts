@@ -3,9 +3,9 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findWeftError } from '../proto/errors.ts';
 import { DEFAULT_ISSUER_LIFETIME_MS, createCaMaterial } from './ca-material.ts';
 import { CA_FILES, loadOrCreateCa, readCaFiles, writeCaFiles } from './ca-store.ts';
+import { codeOfAsync as codeOf } from '../test/harness/error-code.ts';
 
 const NOW = Date.parse('2030-01-01T00:00:00Z');
 const DAY = 86_400_000;
@@ -20,15 +20,6 @@ async function freshDir(): Promise<string> {
 afterAll(async () => {
   await Promise.all(roots.map((r) => rm(r, { recursive: true, force: true })));
 });
-
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return findWeftError(err)?.code ?? `not a WeftError: ${String(err)}`;
-  }
-  return undefined;
-}
 
 const mode = async (path: string): Promise<number> => (await stat(path)).mode & 0o777;
 

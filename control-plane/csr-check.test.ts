@@ -1,22 +1,13 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { findWeftError } from '../proto/errors.ts';
 import { createKeyAndCsr } from '../identity/csr-create.ts';
 import { createTestPki } from '../identity/test-pki.ts';
 import { CSR_MAX_PEM_BYTES, checkCsr } from './csr-check.ts';
 import { createEcCsr, createTestCsr, sharedCsrKey, tamperCsr } from './csr-test-fixtures.ts';
+import { codeOf } from '../test/harness/error-code.ts';
 
 const ID = 'spiffe://cluster.local/ns/demo/sa/web';
 const OTHER = 'spiffe://cluster.local/ns/demo/sa/api';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return findWeftError(err)?.code ?? `not a WeftError: ${String(err)}`;
-  }
-  return undefined;
-}
 
 function rsaKeyPem(modulusLength: number, publicExponent?: number): string {
   return generateKeyPairSync('rsa', {

@@ -1,12 +1,13 @@
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { WeftError, findWeftError } from '../proto/errors.ts';
+import { WeftError } from '../proto/errors.ts';
 import type { CertifyRequest } from '../proto/mesh.ts';
 import { createCaAuthority } from './ca-authority.ts';
 import { createCaMaterial } from './ca-material.ts';
 import { createTestCsr, tamperCsr } from './csr-test-fixtures.ts';
 import { certify, type CertifyDeps } from './identity-service.ts';
 import { createBootstrapTokenValidator, type TokenValidator } from './token-validator.ts';
+import { codeOfAsync as codeOf } from '../test/harness/error-code.ts';
 
 const NOW = Date.parse('2030-01-01T00:00:00Z');
 const TD = 'cluster.local';
@@ -20,15 +21,6 @@ function setup(): { deps: CertifyDeps; token: string; issued: () => number } {
   const token = validator.issue('demo', 'web');
   const ca = createCaAuthority(material, { trustDomain: TD, now: NOW });
   return { deps: { validator, ca, trustDomain: TD, now: NOW }, token, issued: () => ca.issuedCount() };
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return findWeftError(err)?.code ?? `not a WeftError: ${String(err)}`;
-  }
-  return undefined;
 }
 
 describe('certify', () => {

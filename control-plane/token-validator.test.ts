@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { findWeftError } from '../proto/errors.ts';
 import { createBootstrapTokenValidator } from './token-validator.ts';
+import { codeOfAsync as codeOf } from '../test/harness/error-code.ts';
 
 const NOW = Date.parse('2030-01-01T00:00:00Z');
-
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return findWeftError(err)?.code ?? `not a WeftError: ${String(err)}`;
-  }
-  return undefined;
-}
 
 describe('createBootstrapTokenValidator', () => {
   it('issues random 32-byte base64url tokens that validate to their workload, again and again', async () => {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { findWeftError } from '../proto/errors.ts';
 import {
   DEFAULT_TRUST_DOMAIN,
   SPIFFE_ID_MAX_LENGTH,
@@ -10,15 +9,7 @@ import {
   parseSpiffeId,
   validateIdentityPattern,
 } from './spiffe-id.ts';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return findWeftError(err)?.code ?? 'not a WeftError';
-  }
-  return undefined;
-}
+import { codeOf } from '../test/harness/error-code.ts';
 
 describe('parseSpiffeId', () => {
   it('parses a workload ID into trust domain, path, namespace and service account', () => {

@@ -15,19 +15,11 @@ import {
   type TrustBundle,
 } from './svid-verify.ts';
 import { createTestPki, type TestPki } from './test-pki.ts';
+import { codeOf } from '../test/harness/error-code.ts';
 
 const HOUR = 3_600_000;
 const WEB = 'spiffe://cluster.local/ns/demo/sa/web';
 const API = 'spiffe://cluster.local/ns/demo/sa/api';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return findWeftError(err)?.code ?? `not a WeftError: ${String(err)}`;
-  }
-  return undefined;
-}
 
 const pemToDer = (pem: string): Buffer => new X509Certificate(pem).raw;
 
