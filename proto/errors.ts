@@ -51,6 +51,9 @@ export const ERROR_CODES = [
   'WEFT_ERR_INJECT_POD_INVALID',
   'WEFT_ERR_INJECT_REVIEW_INVALID',
   'WEFT_ERR_INJECT_BODY_TOO_LARGE',
+  'WEFT_ERR_INIT_IPTABLES',
+  // control plane: Kubernetes API requests (TokenReview, split status, Events, CA Secret)
+  'WEFT_ERR_KUBE_API',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
