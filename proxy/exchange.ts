@@ -34,14 +34,22 @@ export interface Exchange {
   tls: boolean;
   /** Inbound: the app port to forward to. */
   appPort: number;
-  /** Aborts the current attempt (set by the timeout stage). */
-  signal?: AbortSignal;
+  /** The current attempt's deadline (set by the timeout stage). */
+  deadline?: Deadline;
   /** The Upgrade protocol requested (WebSocket), passed through end to end. */
   upgrade?: string;
   /** Set by forward when the upstream switched protocols: its socket and early bytes. */
   upgraded?: { socket: import('node:stream').Duplex; head: Buffer };
   /** Attempt number, 0 for the first. */
   attempt: number;
+}
+
+/** A per-attempt deadline: cheaper than an AbortController on the hot path. */
+export interface Deadline {
+  /** Set once the deadline has passed. */
+  expired: Error | undefined;
+  /** Called when it passes (forward sets it to abort its request). */
+  onExpire: ((err: Error) => void) | undefined;
 }
 
 /** A stage's downstream: resolves with the upstream response, headers received, body unread. */

@@ -106,9 +106,9 @@ export function forwardStage({ pool, appAddress }: ForwardOptions): Handler {
     new Promise<IncomingMessage>((resolve, reject) => {
       const t = targetOf(ex, pool, appAddress);
       const connectTimeoutMs = ex.config.config.defaults.connectTimeoutMs;
-      const signal = ex.signal;
-      if (signal?.aborted) {
-        reject(signal.reason);
+      const deadline = ex.deadline;
+      if (deadline?.expired !== undefined) {
+        reject(deadline.expired);
         return;
       }
       const options: http.RequestOptions = {
@@ -122,12 +122,9 @@ export function forwardStage({ pool, appAddress }: ForwardOptions): Handler {
       const up = t.secure ? https.request(options) : http.request(options);
       let connected = false;
       let connectTimer: NodeJS.Timeout | undefined;
-      const onAbort = (): void => {
-        up.destroy(signal?.reason instanceof Error ? signal.reason : new WeftError('WEFT_ERR_TIMEOUT', 'aborted'));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (deadline !== undefined) deadline.onExpire = (err) => up.destroy(err);
       const done = (): void => {
-        signal?.removeEventListener('abort', onAbort);
+        if (deadline !== undefined) deadline.onExpire = undefined;
         if (connectTimer !== undefined) clearTimeout(connectTimer);
       };
       up.on('socket', (socket) => {

@@ -102,6 +102,7 @@ export class ProxyMetrics {
   readonly certRefresh: Counter<string>;
   readonly configVersion: Gauge<string>;
   readonly #targets = new Map<string, TargetMetrics>();
+  readonly #byOwner = new WeakMap<object, Map<string, TargetMetrics>>();
   readonly #maxTargets: number;
 
   constructor(options: { maxTargets?: number } = {}) {
@@ -160,6 +161,25 @@ export class ProxyMetrics {
       }
       t = new TargetMetrics(this, labels);
       this.#targets.set(key, t);
+    }
+    return t;
+  }
+
+  /**
+   * The hot-path lookup: targets cached per owner object (a compiled endpoint
+   * or service, which lives as long as its config) and a short key, so a
+   * request builds no label object once its target has been seen.
+   */
+  cached(owner: object, key: string, labels: () => TargetLabels): TargetMetrics {
+    let m = this.#byOwner.get(owner);
+    if (m === undefined) {
+      m = new Map();
+      this.#byOwner.set(owner, m);
+    }
+    let t = m.get(key);
+    if (t === undefined) {
+      t = this.target(labels());
+      m.set(key, t);
     }
     return t;
   }

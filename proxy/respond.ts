@@ -3,11 +3,10 @@
 // typed error as its status code (error-response.ts). Records the metrics.
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { pipeline } from 'node:stream';
 import { sendError } from './error-response.ts';
 import { responseHeaders } from './forward-headers.ts';
 import type { Exchange, Handler } from './exchange.ts';
-import type { ProxyMetrics, TargetLabels } from './metrics.ts';
+import type { ProxyMetrics, TargetLabels, TargetMetrics } from './metrics.ts';
 
 /** The metric labels of an exchange, from what the stages decided. */
 export function labelsOf(ex: Exchange): TargetLabels {
@@ -30,6 +29,13 @@ export function labelsOf(ex: Exchange): TargetLabels {
   };
 }
 
+/** The metrics of an exchange's target, cached per compiled endpoint/service. */
+export function targetOf(ex: Exchange, metrics: ProxyMetrics): TargetMetrics {
+  const owner: object = ex.endpoint ?? ex.backend ?? ex.service ?? ex.config;
+  const key = `${ex.direction}|${ex.authority}|${ex.tls ? 1 : 0}|${ex.clientId}`;
+  return metrics.cached(owner, key, () => labelsOf(ex));
+}
+
 export async function respond(
   ex: Exchange,
   res: ServerResponse,
@@ -43,18 +49,25 @@ export async function respond(
     const headers = responseHeaders(up.headers);
     if (draining()) headers.connection = 'close';
     res.writeHead(up.statusCode ?? 502, up.statusMessage, headers);
-    const target = metrics.target(labelsOf(ex));
+    const target = targetOf(ex, metrics);
     target.request();
     target.response(up.statusCode ?? 502, performance.now() - ex.start);
     // Resolve only once the body is through, so in-flight counting (graceful
-    // shutdown) covers the whole response. Errors end both streams; the
-    // status was already counted.
-    await new Promise<void>((resolve) => pipeline(up, res, () => resolve()));
+    // shutdown) covers the whole response. An error on either side ends both;
+    // the status was already counted.
+    await new Promise<void>((resolve) => {
+      up.on('error', () => res.destroy());
+      res.once('close', () => {
+        if (!up.complete) up.destroy();
+        resolve();
+      });
+      up.pipe(res);
+    });
   } catch (err) {
     if (ex.direction === 'outbound') ex.tls = ex.endpoint !== undefined && ex.endpoint.agentKey !== '';
     if (draining() && !res.headersSent) res.setHeader('connection', 'close');
     const reply = sendError(res, err);
-    const target = metrics.target(labelsOf(ex));
+    const target = targetOf(ex, metrics);
     target.request();
     target.response(reply.status, performance.now() - ex.start, reply.code);
   }

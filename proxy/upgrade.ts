@@ -10,7 +10,7 @@ import { errorReply, rawErrorResponse } from './error-response.ts';
 import { newExchange, type Exchange, type Handler } from './exchange.ts';
 import type { RuntimeConfig } from './config-compile.ts';
 import type { Direction, ProxyMetrics } from './metrics.ts';
-import { labelsOf } from './respond.ts';
+import { targetOf } from './respond.ts';
 
 export interface UpgradeRequest {
   req: IncomingMessage;
@@ -71,7 +71,7 @@ export async function handleUpgrade(u: UpgradeRequest): Promise<void> {
     client.end(rawErrorResponse(reply.status, STATUS_CODES[reply.status] ?? 'Error', reply.code));
   }
   if (ex.direction === 'outbound') ex.tls = ex.endpoint !== undefined && ex.endpoint.agentKey !== '';
-  const target = u.metrics.target(labelsOf(ex));
+  const target = targetOf(ex, u.metrics);
   target.request();
   target.response(status, performance.now() - ex.start, code);
 }
