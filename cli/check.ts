@@ -209,7 +209,7 @@ export function checkIdentity(data: Record<string, string | undefined>, now: num
     if (!renewable && left < EXPIRY_WARNING_MS) {
       return { group, name, status: 'warn', detail: `${detail}: the issuer expires in ${days(left)} and without the anchor key the control plane cannot renew it` };
     }
-    return { group, name, status: 'ok', detail: `${detail}${renewable ? ' (renewed by the control plane)' : ''}` };
+    return { group, name, status: 'ok', detail: `${detail}${renewable ? '; the control plane renews the issuer' : ''}` };
   } catch (err) {
     return { group, name, status: 'fail', detail: (err as Error).message };
   }
