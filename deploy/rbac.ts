@@ -29,8 +29,9 @@ export const CONTROL_PLANE_CLUSTER_RULES: readonly PolicyRule[] = [
   // ID) and namespaces.
   { apiGroups: [''], resources: ['services', 'pods', 'namespaces'], verbs: READ },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ },
-  // Pod -> ReplicaSet -> Deployment, for the dst_deployment label.
-  { apiGroups: ['apps'], resources: ['deployments', 'replicasets'], verbs: READ },
+  // Deployments (workloads; a pod's Deployment comes from its ReplicaSet
+  // owner's name and pod-template-hash, so ReplicaSets are not read).
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: READ },
   { apiGroups: ['split.smi-spec.io'], resources: ['trafficsplits'], verbs: READ },
   { apiGroups: ['split.smi-spec.io'], resources: ['trafficsplits/status'], verbs: ['update', 'patch'] },
   { apiGroups: ['specs.smi-spec.io'], resources: ['httproutegroups'], verbs: READ },
