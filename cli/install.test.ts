@@ -18,6 +18,8 @@ import { installMaterial, renderInstall, type InstallMaterial } from '../deploy/
 import { IDENTITY_SECRET_KEYS, SMI_VERSIONS } from '../deploy/names.ts';
 import type { KubeObject } from '../deploy/objects.ts';
 import { injectorDnsNames } from '../deploy/pki.ts';
+import { prometheusConfig, prometheusYaml } from '../deploy/prometheus.ts';
+import { podTargetGroups } from '../deploy/prometheus-pod-sd.ts';
 import { installMain, installYaml, parseInstallArgs, weftVersion, type InstallArgs } from './install.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -376,5 +378,72 @@ describe('weft install flags', () => {
     const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as KubeObject);
     expect(docs).toHaveLength(19);
     expect(r.stdout).toContain('image: weft:test');
+  });
+});
+
+describe('Prometheus scrape configuration (deploy/prometheus.ts)', () => {
+  it('the HTTP-discovery variant passes `promtool check config`, with the same relabelling as the Kubernetes one', () => {
+    const k8s = prometheusConfig() as { scrape_configs: Obj[] };
+    const http = prometheusConfig({ httpSdUrl: 'http://127.0.0.1:1/' }) as { scrape_configs: Obj[] };
+    expect(k8s.scrape_configs.map((j) => j['job_name'])).toEqual(['weft-proxy', 'weft-control-plane']);
+    for (const [i, job] of k8s.scrape_configs.entries()) {
+      expect(job['kubernetes_sd_configs']).toBeDefined();
+      const relabels = job['relabel_configs'] as Obj[];
+      expect(http.scrape_configs[i]?.['relabel_configs']).toEqual(relabels);
+      expect(http.scrape_configs[i]?.['http_sd_configs']).toEqual([{ url: 'http://127.0.0.1:1/', refresh_interval: '5s' }]);
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'weft-prom-'));
+    try {
+      writeFileSync(join(dir, 'prometheus.yml'), prometheusYaml({ httpSdUrl: 'http://127.0.0.1:1/' }));
+      const r = spawnSync('promtool', ['check', 'config', join(dir, 'prometheus.yml')], { encoding: 'utf8' });
+      if (r.error !== undefined) return; // no promtool here (CI installs Debian's prometheus)
+      expect(`${r.stdout}${r.stderr}`).toContain('SUCCESS');
+      expect(r.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('pod discovery publishes what Prometheus\'s Kubernetes discovery would: a target per container port, sanitized labels, no IP no target', () => {
+    const pod = {
+      metadata: {
+        name: 'web-v1-5d9c7b8f6d-x2x4z',
+        namespace: 'demo',
+        uid: 'u1',
+        labels: { app: 'web', 'pod-template-hash': '5d9c7b8f6d' },
+        annotations: { 'weft.dev/proxy-version': '0.1.0' },
+        ownerReferences: [{ kind: 'ReplicaSet', name: 'web-v1-5d9c7b8f6d', controller: true }],
+      },
+      spec: {
+        nodeName: 'n1',
+        initContainers: [{ name: 'weft-init', image: 'weft:1' }],
+        containers: [
+          { name: 'app', image: 'demo:1', ports: [{ name: 'http', containerPort: 8080 }] },
+          { name: 'weft-proxy', image: 'weft:1', ports: [{ name: 'weft-admin', containerPort: 4191, protocol: 'TCP' }] },
+        ],
+      },
+      status: { podIP: '198.18.0.5', hostIP: '198.18.0.1', phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] },
+    };
+    const groups = podTargetGroups(pod);
+    expect(groups.map((g) => g.targets[0])).toEqual(['198.18.0.5:8080', '198.18.0.5:4191', '198.18.0.5']);
+    const proxy = groups[1]?.labels ?? {};
+    expect(proxy).toMatchObject({
+      __meta_kubernetes_namespace: 'demo',
+      __meta_kubernetes_pod_name: 'web-v1-5d9c7b8f6d-x2x4z',
+      __meta_kubernetes_pod_ready: 'true',
+      __meta_kubernetes_pod_phase: 'Running',
+      __meta_kubernetes_pod_controller_kind: 'ReplicaSet',
+      __meta_kubernetes_pod_controller_name: 'web-v1-5d9c7b8f6d',
+      __meta_kubernetes_pod_label_pod_template_hash: '5d9c7b8f6d',
+      __meta_kubernetes_pod_labelpresent_app: 'true',
+      __meta_kubernetes_pod_annotation_weft_dev_proxy_version: '0.1.0',
+      __meta_kubernetes_pod_container_name: 'weft-proxy',
+      __meta_kubernetes_pod_container_port_name: 'weft-admin',
+      __meta_kubernetes_pod_container_port_number: '4191',
+      __meta_kubernetes_pod_container_init: 'false',
+    });
+    expect(groups[2]?.labels['__meta_kubernetes_pod_container_init']).toBe('true');
+    expect(podTargetGroups({ ...pod, status: { phase: 'Pending' } })).toEqual([]);
+    expect(podTargetGroups({ ...pod, status: { podIP: 'fd00::5' } })[0]?.targets).toEqual(['[fd00::5]:8080']);
   });
 });

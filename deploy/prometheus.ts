@@ -116,7 +116,7 @@ export function prometheusConfig(opts: PrometheusOptions = {}): Record<string, u
         job_name: 'weft-control-plane',
         ...discovery([MESH_NAMESPACE]),
         relabel_configs: [
-          // (HTTP discovery publishes every namespace.)
+          // (Kubernetes discovery already looks only there; HTTP discovery publishes every namespace.)
           { source_labels: ['__meta_kubernetes_namespace'], action: 'keep', regex: MESH_NAMESPACE },
           {
             source_labels: ['__meta_kubernetes_pod_container_name', '__meta_kubernetes_pod_container_port_name'],
