@@ -3,6 +3,7 @@
 // lives in its own file.
 //   weft up [dir]   the local mesh (default: the bundled demo) with a live stat table
 //   weft stat       one stat table from a running local mesh
+//   weft inject     the injector's patch applied to YAML files (cli/inject.ts)
 //   weft install    the cluster installation as YAML (cli/install.ts)
 //   weft check      verifies a cluster installation (cli/check.ts)
 import { parseArgs } from 'node:util';
@@ -15,6 +16,7 @@ import type { Sample } from './prometheus-text.ts';
 const USAGE = `usage:
   weft up [dir] [--state-dir DIR] [--address-base 127.0] [--leaf-lifetime-ms N] [--log-level warn] [--no-stat]
   weft stat [--state-dir DIR] [--interval-ms 1000]
+  weft inject FILE|- [--proxy-image IMAGE] [--proxy-version V] [--install-dir DIR] [--trust-domain D] [--mesh-namespace NS] [--quiet]
   weft install [--image IMAGE] [--trust-domain cluster.local] [--identity-*-pem FILE ...]   (weft install --help)
   weft check [--kubeconfig FILE] [--context NAME] [--wait SECONDS]   (weft check --help)
 `;
@@ -22,6 +24,8 @@ const USAGE = `usage:
 // install and check parse their own flags (and load client-node only when used).
 if (process.argv[2] === 'install') process.exit((await import('./install.ts')).installMain(process.argv.slice(3)));
 if (process.argv[2] === 'check') process.exit(await (await import('./check.ts')).checkMain(process.argv.slice(3)));
+// inject parses its own flags too.
+if (process.argv[2] === 'inject') process.exit(await (await import('./inject.ts')).runInject(process.argv.slice(3), process));
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
