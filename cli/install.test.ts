@@ -272,11 +272,13 @@ describe('weft install rendering', () => {
     for (const dir of ['proxy', 'injector', 'proto', 'identity']) expect(copied).toContain(dir);
   });
 
-  it("the injector Deployment's environment is what injector/main.ts reads", () => {
-    const main = readFileSync(join(ROOT, 'injector', 'main.ts'), 'utf8');
-    const dep = find(objects, 'Deployment', 'weft-injector');
-    const c = obj(((obj(obj(obj(dep['spec'])['template'])['spec'])['containers']) as Obj[])[0]);
-    for (const e of c['env'] as { name: string }[]) expect(main, e.name).toContain(`env.${e.name}`);
+  it("each Deployment's environment is what its main.ts reads (injector/main.ts, control-plane/main.ts)", () => {
+    for (const [name, mainFile] of [['weft-injector', 'injector/main.ts'], ['weft-control-plane', 'control-plane/main.ts']] as const) {
+      const main = readFileSync(join(ROOT, mainFile), 'utf8');
+      const dep = find(objects, 'Deployment', name);
+      const c = obj(((obj(obj(obj(dep['spec'])['template'])['spec'])['containers']) as Obj[])[0]);
+      for (const e of c['env'] as { name: string }[]) expect(main, `${mainFile} reads ${e.name}`).toMatch(new RegExp(`env(\\.|\\[')${e.name}\\b`));
+    }
   });
 
   it('deploy/crds.yaml and deploy/prometheus.yml are what deploy/generate.ts renders (run `node deploy/generate.ts`)', () => {

@@ -60,10 +60,6 @@ function selector(component: string): Record<string, string> {
 }
 
 const env = (name: string, value: string): Record<string, unknown> => ({ name, value });
-const fieldEnv = (name: string, fieldPath: string): Record<string, unknown> => ({
-  name,
-  valueFrom: { fieldRef: { fieldPath } },
-});
 
 const containerSecurity = {
   runAsUser: CONTROL_PLANE_UID,
@@ -125,16 +121,13 @@ export function controlPlaneDeployment(o: ComponentOptions): KubeObject {
       command: ['node', `${IMAGE_INSTALL_DIR}/control-plane/main.ts`],
       // No --source-dir: the control plane watches the cluster it runs in
       // (in-cluster ServiceAccount), keeps its CA in Secret weft-identity and
-      // publishes the trust bundle in ConfigMap weft-trust-bundle.
+      // publishes the trust bundle in ConfigMap weft-trust-bundle, both in
+      // weft-system (its defaults).
       env: [
         env('WEFT_TRUST_DOMAIN', o.trustDomain),
         env('WEFT_GRPC_ADDR', `0.0.0.0:${PORT.controlPlaneGrpc}`),
         env('WEFT_ADMIN_ADDR', `0.0.0.0:${PORT.controlPlaneAdmin}`),
         env('WEFT_LOG_LEVEL', o.logLevel),
-        fieldEnv('WEFT_NAMESPACE', 'metadata.namespace'),
-        fieldEnv('WEFT_POD_NAME', 'metadata.name'),
-        env('WEFT_IDENTITY_SECRET', IDENTITY_SECRET),
-        env('WEFT_TRUST_BUNDLE_CONFIGMAP', TRUST_BUNDLE_CONFIGMAP),
       ],
       ports: [
         { name: 'grpc', containerPort: PORT.controlPlaneGrpc, protocol: 'TCP' },
