@@ -49,6 +49,8 @@ export interface ResourceInformer {
   /** The cached objects (all namespaces). */
   list(): readonly KubernetesObject[];
   get(name: string, namespace?: string): KubernetesObject | undefined;
+  /** Complete lists so far (the first, then one per relist) and failed lists or watches. */
+  stats(): { lists: number; errors: number };
   /** Stops for good; no onChange or onError afterwards. */
   stop(): Promise<void>;
 }
@@ -72,6 +74,8 @@ export function createResourceInformer(o: ResourceInformerOptions): ResourceInfo
   let hasSynced = false;
   let attempt = 0;
   let lastStart = 0;
+  let lists = 0;
+  let errors = 0;
   let restartTimer: NodeJS.Timeout | undefined;
   let resolveSynced!: () => void;
   const syncedPromise = new Promise<void>((resolve) => (resolveSynced = resolve));
@@ -127,6 +131,9 @@ export function createResourceInformer(o: ResourceInformerOptions): ResourceInfo
         c.abort();
         return c;
       }
+      // done() may run before watch() returns (a refused connection): no
+      // reference to the controller in it.
+      let finished = false;
       const controller = await o.client.watch.watch(
         path,
         { ...params, allowWatchBookmarks: true },
@@ -136,12 +143,15 @@ export function createResourceInformer(o: ResourceInformerOptions): ResourceInfo
           callback(phase, obj, raw);
         },
         (err: unknown) => {
-          aborts.delete(controller);
+          finished = true;
           if (!stopped) done(err);
         },
       );
       if (stopped) controller.abort();
-      else aborts.add(controller);
+      else if (!finished) {
+        aborts.add(controller);
+        controller.signal.addEventListener('abort', () => aborts.delete(controller), { once: true });
+      }
       return controller;
     },
   } as unknown as Watch;
@@ -150,6 +160,7 @@ export function createResourceInformer(o: ResourceInformerOptions): ResourceInfo
   // first one marks the informer synced once that has happened.
   const listAndMark = async (): Promise<KubernetesListObject<KubernetesObject>> => {
     const l = await listAll();
+    lists++;
     setImmediate(() => {
       if (!hasSynced && !stopped) {
         hasSynced = true;
@@ -173,6 +184,7 @@ export function createResourceInformer(o: ResourceInformerOptions): ResourceInfo
   });
   lw.on('error', (err: unknown) => {
     if (stopped) return;
+    errors++;
     // A watch that lived a while earns a fresh backoff.
     if (Date.now() - lastStart > 60_000) attempt = 0;
     const delay = backoffDelay(attempt++, o.backoff);
@@ -205,6 +217,7 @@ export function createResourceInformer(o: ResourceInformerOptions): ResourceInfo
     },
     list: () => lw.list(),
     get: (name, namespace) => lw.get(name, namespace),
+    stats: () => ({ lists, errors }),
     async stop() {
       stopped = true;
       if (restartTimer !== undefined) clearTimeout(restartTimer);

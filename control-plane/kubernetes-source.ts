@@ -36,7 +36,11 @@ export interface KubernetesSourceOptions extends ClusterSourceOptions {
   backoff?: BackoffOptions;
 }
 
-type Kind = keyof KubeObjects;
+export type Kind = keyof KubeObjects;
+
+/** Discoveries in a row without a kind, and the least time, before its informer stops. */
+const MISSING_ROUNDS = 3;
+const MISSING_MIN_MS = 30_000;
 
 /** A served TrafficSplit and the API path of the object (for its status). */
 export interface ServedObject {
@@ -48,6 +52,8 @@ export interface ServedObject {
 export interface KubernetesSource extends ClusterSource {
   /** The versions being watched (after start). */
   versions(): WatchedVersions;
+  /** Per watched kind: complete lists so far (1 + relists) and failed lists or watches. */
+  stats(): Partial<Record<Kind, { lists: number; errors: number }>>;
   /** A TrafficSplit as currently cached, with its path; undefined when unknown. */
   trafficSplit(namespace: string, name: string): ServedObject | undefined;
 }
@@ -81,6 +87,8 @@ export function createKubernetesSource(opts: KubernetesSourceOptions): Kubernete
   const slots = new Map<Kind, Slot>();
   /** Informers being replaced: listed in a new version, swapped in when synced. */
   const pendingSlots = new Map<Kind, Slot>();
+  /** Discoveries in a row that did not list a watched kind. */
+  const missing = new Map<Kind, { rounds: number; since: number }>();
   let versions: WatchedVersions = { endpointSlices: undefined, trafficSplits: undefined, httpRouteGroups: undefined };
   let state: ClusterState = emptyClusterState();
   let emitted: string | undefined;
@@ -152,17 +160,39 @@ export function createKubernetesSource(opts: KubernetesSourceOptions): Kubernete
     return m;
   }
 
-  /** Brings the informers in line with `v`: new kinds start, removed ones stop, changed versions swap when synced. */
+  /**
+   * Brings the informers in line with `v`: new kinds start, changed versions
+   * swap once synced, and a kind missing from discovery stops only after
+   * MISSING_ROUNDS discoveries in a row over at least MISSING_MIN_MS: an
+   * apiserver that is starting up
+   * serves a partial /apis for a moment, and dropping a kind's objects on
+   * its word would take endpoints away. (A deleted CRD's objects go away
+   * through their own DELETED events first.)
+   */
   function apply(v: WatchedVersions): void {
-    versions = v;
     const want = wanted(v);
     for (const [kind, slot] of [...slots]) {
-      if (!want.has(kind)) {
-        slots.delete(kind);
-        void slot.informer.stop();
-        schedule();
+      if (want.has(kind)) {
+        missing.delete(kind);
+        continue;
       }
+      const m = missing.get(kind) ?? { rounds: 0, since: Date.now() };
+      m.rounds++;
+      missing.set(kind, m);
+      if (m.rounds < MISSING_ROUNDS || Date.now() - m.since < MISSING_MIN_MS) {
+        want.set(kind, slot.groupVersion); // keep it as it is for now
+        continue;
+      }
+      missing.delete(kind);
+      slots.delete(kind);
+      void slot.informer.stop();
+      schedule();
     }
+    versions = {
+      endpointSlices: want.get('endpointSlices'),
+      trafficSplits: want.get('trafficSplits'),
+      httpRouteGroups: want.get('httpRouteGroups'),
+    };
     for (const [kind, slot] of [...pendingSlots]) {
       if (want.get(kind) !== slot.groupVersion) {
         pendingSlots.delete(kind);
@@ -198,11 +228,7 @@ export function createKubernetesSource(opts: KubernetesSourceOptions): Kubernete
       const v = await discoverVersions(client);
       if (!closed) apply(v);
     } catch (err) {
-      report(
-        err instanceof WeftError
-          ? err
-          : new WeftError('WEFT_ERR_SOURCE_UNAVAILABLE', `discovery failed: ${(err as Error).message}`, { cause: err }),
-      );
+      report(new WeftError('WEFT_ERR_SOURCE_UNAVAILABLE', `discovery failed: ${(err as Error).message}`, { cause: err }));
     }
   }
 
@@ -287,6 +313,11 @@ export function createKubernetesSource(opts: KubernetesSourceOptions): Kubernete
     },
     current: () => state,
     versions: () => versions,
+    stats() {
+      const out: Partial<Record<Kind, { lists: number; errors: number }>> = {};
+      for (const [kind, slot] of slots) out[kind] = slot.informer.stats();
+      return out;
+    },
     trafficSplit(namespace, name) {
       const slot = slots.get('trafficSplits');
       if (slot === undefined) return undefined;
