@@ -42,8 +42,15 @@ export function startIdentityClient(o: IdentityClientOptions): { close(): void }
   let closed = false;
   let failures = 0;
 
+  // The next key pair is made right after a certificate arrives, so that a
+  // renewal costs one RPC, not a key generation under whatever load there is then.
+  let nextKey: Promise<{ keyPem: string; csrPem: string }> | undefined;
+  let validUntil = 0;
+
   async function certify(): Promise<IssuedIdentity> {
-    const { keyPem, csrPem } = await createKeyAndCsr(o.spiffeId);
+    const pending = nextKey ?? createKeyAndCsr(o.spiffeId);
+    nextKey = undefined;
+    const { keyPem, csrPem } = await pending;
     const req: CertifyRequest = { identity: o.spiffeId, token: o.token(), csrPem };
     return new Promise((resolve, reject) => {
       const deadline = new Date(Date.now() + 10_000);
@@ -69,13 +76,18 @@ export function startIdentityClient(o: IdentityClientOptions): { close(): void }
       (id) => {
         if (closed) return;
         failures = 0;
+        validUntil = id.validUntilMs;
         o.onIdentity(id);
+        nextKey = createKeyAndCsr(o.spiffeId);
+        nextKey.catch(() => undefined);
         o.log.info('certificate issued', { identity: o.spiffeId, validUntil: new Date(id.validUntilMs).toISOString() });
         schedule(renewalDelay(issuedAt, id.validUntilMs, now(), o.renewAt));
       },
       (err: unknown) => {
         if (closed) return;
-        const delay = backoffDelay(failures++, random, 500, 30_000);
+        // Never back off past a good part of what is left of the current certificate.
+        const left = validUntil - now();
+        const delay = Math.min(backoffDelay(failures++, random, 500, 30_000), Math.max(250, left / 4));
         o.log.warn('certify failed; retrying', { error: (err as Error).message, retryInMs: Math.round(delay) });
         schedule(delay);
       },

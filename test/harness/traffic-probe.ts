@@ -6,6 +6,7 @@ export interface ProbeResult {
   at: number;
   status: number;
   version: string;
+  /** The proxy's error (its weft-error code and message), or the client's network error. */
   error?: string;
 }
 
@@ -66,7 +67,13 @@ export class TrafficProbe {
           } catch {
             version = '';
           }
-          this.results.push({ at, status: res.statusCode ?? 0, version });
+          const code = res.headers['weft-error'];
+          this.results.push({
+            at,
+            status: res.statusCode ?? 0,
+            version,
+            ...(typeof code === 'string' ? { error: body.trim() } : {}),
+          });
           this.#inflight--;
         });
       },
