@@ -6,7 +6,7 @@
 //                                                names as ca-store.ts's files,
 //                                                so the Secret also works
 //                                                mounted as a --ca-dir
-//   ConfigMap weft-system/weft-trust-bundle     ca-bundle.pem: the trust
+//   ConfigMap weft-system/weft-trust-bundle     ca-bundle.crt: the trust
 //                                                anchor(s), public, for
 //                                                anything that verifies SVIDs
 //
@@ -25,7 +25,8 @@ import { kubeApiError, type KubeClient } from './kube-client.ts';
 
 export const CA_SECRET_NAME = 'weft-identity';
 export const TRUST_BUNDLE_CONFIGMAP_NAME = 'weft-trust-bundle';
-export const TRUST_BUNDLE_KEY = 'ca-bundle.pem';
+/** The key the injector mounts (injector/patch.ts, deploy/names.ts). */
+export const TRUST_BUNDLE_KEY = 'ca-bundle.crt';
 export const DEFAULT_CONTROL_PLANE_NAMESPACE = 'weft-system';
 
 export interface KubeCaStoreOptions {

@@ -1,15 +1,28 @@
 #!/usr/bin/env node
-// Runs the control plane from flags and environment. Local mode (the only one
-// until the Kubernetes source lands): --source-dir (manifests, watched),
-// --pods-file (pods.json written by `weft up`, watched), --tokens-file
-// (bootstrap token digests), --ca-dir (CA files, created on first start).
+// Runs the control plane from flags and environment, in one of two modes:
+//
+// Local (`weft up`): --source-dir (manifests, watched), --pods-file
+// (pods.json written by `weft up`, watched), --tokens-file (bootstrap token
+// digests), --ca-dir (CA files, created on first start; default .weft/ca).
+//
+// Kubernetes (no --source-dir): the cluster of --kubeconfig ($KUBECONFIG,
+// ~/.kube/config, or the pod's own ServiceAccount in a cluster), --context;
+// informers on the cluster (kubernetes-source.ts); Certify and the config
+// stream authenticate projected ServiceAccount tokens with TokenReview
+// (audience --token-audience, default identity.weft.dev); the CA lives in
+// Secret --ca-secret (weft-identity) and the trust bundle in ConfigMap
+// --trust-bundle-configmap (weft-trust-bundle), both in --namespace
+// (weft-system; $POD_NAMESPACE when set), unless --ca-dir names a folder
+// (e.g. the Secret mounted); the trust bundle is also copied into every
+// meshed namespace; TrafficSplit statuses and Events are written back.
+//
 // Only parsing and signals live here; everything else is start().
 import { readFileSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger, parseLogLevel } from '../proto/log.ts';
+import { createLogger, parseLogLevel, type Logger } from '../proto/log.ts';
 import type { InboundMode } from '../proto/mesh.ts';
-import { start } from './control-plane.ts';
+import { start, type ControlPlaneConfig } from './control-plane.ts';
 import { createFileSource } from './file-source.ts';
 import { createTokenFileValidator } from './bootstrap-token-file.ts';
 import type { Pod } from './cluster-state.ts';
@@ -20,7 +33,13 @@ const { values } = parseArgs({
     'source-dir': { type: 'string', default: env.WEFT_SOURCE_DIR },
     'pods-file': { type: 'string', default: env.WEFT_PODS_FILE },
     'tokens-file': { type: 'string', default: env.WEFT_TOKENS_FILE },
-    'ca-dir': { type: 'string', default: env.WEFT_CA_DIR ?? '.weft/ca' },
+    'ca-dir': { type: 'string', default: env.WEFT_CA_DIR },
+    kubeconfig: { type: 'string', default: env.WEFT_KUBECONFIG },
+    context: { type: 'string', default: env.WEFT_KUBE_CONTEXT },
+    namespace: { type: 'string', default: env.WEFT_NAMESPACE ?? env.POD_NAMESPACE ?? 'weft-system' },
+    'ca-secret': { type: 'string', default: env.WEFT_CA_SECRET ?? 'weft-identity' },
+    'trust-bundle-configmap': { type: 'string', default: env.WEFT_TRUST_BUNDLE_CONFIGMAP ?? 'weft-trust-bundle' },
+    'token-audience': { type: 'string', default: env.WEFT_TOKEN_AUDIENCE ?? 'identity.weft.dev' },
     'grpc-addr': { type: 'string', default: env.WEFT_GRPC_ADDR ?? '0.0.0.0:8086' },
     'admin-addr': { type: 'string', default: env.WEFT_ADMIN_ADDR ?? '0.0.0.0:9990' },
     'trust-domain': { type: 'string', default: env.WEFT_TRUST_DOMAIN ?? 'cluster.local' },
@@ -36,51 +55,133 @@ function addr(s: string): { host: string; port: number } {
 }
 
 const log = createLogger(parseLogLevel(values['log-level']), 'control-plane');
-const sourceDir = values['source-dir'];
-const tokensFile = values['tokens-file'];
-if (sourceDir === undefined || tokensFile === undefined) {
-  process.stderr.write('weft control plane: --source-dir and --tokens-file are required\n');
-  process.exit(2);
-}
-const source = createFileSource({
-  path: sourceDir,
-  onError: (err) => log.warn('manifest refused; the last good state stays', { code: err.code, error: err.message }),
-});
-
-const podsFile = values['pods-file'];
-function loadPods(): void {
-  if (podsFile === undefined) return;
-  try {
-    source.setPods((JSON.parse(readFileSync(podsFile, 'utf8')) as { pods: Pod[] }).pods);
-  } catch (err) {
-    log.warn('cannot read pods file', { path: podsFile, error: (err as Error).message });
-  }
-}
-
 const mode = values['inbound-mode'].toUpperCase();
-const cp = await start({
-  source,
-  validator: createTokenFileValidator(tokensFile),
-  ca: { dir: values['ca-dir'] },
+const common = {
   trustDomain: values['trust-domain'],
   grpc: addr(values['grpc-addr']),
   admin: addr(values['admin-addr']),
   inboundMode: (mode === 'PERMISSIVE' ? 'PERMISSIVE' : 'STRICT') as InboundMode,
   ...(values['leaf-lifetime-ms'] !== undefined ? { leafLifetimeMs: Number(values['leaf-lifetime-ms']) } : {}),
   logger: log,
-});
-loadPods();
-const podsWatcher =
-  podsFile === undefined
-    ? undefined
-    : watch(dirname(podsFile), (_e, f) => {
-        if (f === basename(podsFile)) loadPods();
-      });
-process.stdout.write(`${JSON.stringify({ listening: cp.ports })}\n`);
+} satisfies Partial<ControlPlaneConfig>;
+
+/** What stop() must close besides the control plane. */
+const closers: Array<() => Promise<void> | void> = [];
+
+async function runLocal(sourceDir: string): Promise<{ grpc: number; admin: number }> {
+  const tokensFile = values['tokens-file'];
+  if (tokensFile === undefined) {
+    process.stderr.write('weft control plane: --source-dir needs --tokens-file\n');
+    process.exit(2);
+  }
+  const source = createFileSource({
+    path: sourceDir,
+    onError: (err) => log.warn('manifest refused; the last good state stays', { code: err.code, error: err.message }),
+  });
+  const podsFile = values['pods-file'];
+  const loadPods = (): void => {
+    if (podsFile === undefined) return;
+    try {
+      source.setPods((JSON.parse(readFileSync(podsFile, 'utf8')) as { pods: Pod[] }).pods);
+    } catch (err) {
+      log.warn('cannot read pods file', { path: podsFile, error: (err as Error).message });
+    }
+  };
+  const cp = await start({
+    ...common,
+    source,
+    validator: createTokenFileValidator(tokensFile),
+    ca: { dir: values['ca-dir'] ?? '.weft/ca' },
+  });
+  closers.push(() => cp.close());
+  loadPods();
+  if (podsFile !== undefined) {
+    const podsWatcher = watch(dirname(podsFile), (_e, f) => {
+      if (f === basename(podsFile)) loadPods();
+    });
+    closers.unshift(() => podsWatcher.close());
+  }
+  return cp.ports;
+}
+
+async function runKubernetes(): Promise<{ grpc: number; admin: number }> {
+  // Loaded only here: @kubernetes/client-node takes a moment to import.
+  const [{ createKubeClient, loadKubeConfig }, { createKubernetesSource }, { createTokenReviewValidator }, kubeCa, writerMod, publisherMod] =
+    await Promise.all([
+      import('./kube-client.ts'),
+      import('./kubernetes-source.ts'),
+      import('./token-review-validator.ts'),
+      import('./kube-ca-store.ts'),
+      import('./split-status-writer.ts'),
+      import('./trust-bundle-publisher.ts'),
+    ]);
+  const client = createKubeClient(loadKubeConfig({ kubeconfigPath: values.kubeconfig, context: values.context }));
+  const namespace = values.namespace;
+  const warn = (what: string) => (err: { code: string; message: string }) => log.warn(what, { code: err.code, error: err.message });
+
+  const caDir = values['ca-dir'];
+  let ca: ControlPlaneConfig['ca'];
+  let anchorPem: string;
+  if (caDir !== undefined) {
+    ca = { dir: caDir };
+    anchorPem = readFileSync(`${caDir}/anchor.pem`, 'utf8');
+  } else {
+    const loaded = await kubeCa.loadOrCreateKubeCa({
+      client,
+      trustDomain: values['trust-domain'],
+      now: Date.now(),
+      namespace,
+      secretName: values['ca-secret'],
+      configMapName: values['trust-bundle-configmap'],
+    });
+    log.info('CA from the cluster', { secret: `${namespace}/${values['ca-secret']}`, source: loaded.source });
+    ca = { provided: loaded.material };
+    anchorPem = loaded.material.anchorPem;
+  }
+
+  const kube = createKubernetesSource({ client, onError: warn('Kubernetes watch problem; the last state stays') });
+  const publisher = publisherMod.createTrustBundlePublisher({
+    client,
+    anchorPem,
+    skip: caDir === undefined ? [namespace] : [],
+    onError: warn('cannot publish the trust bundle'),
+  });
+  const writer = writerMod.createSplitStatusWriter({
+    client,
+    lookup: (ns, name) => kube.trafficSplit(ns, name),
+    onError: warn('cannot write TrafficSplit status'),
+    onWritten: (w) => log.info('TrafficSplit status written', { split: `${w.namespace}/${w.name}`, events: w.events.map((e) => e.reason) }),
+  });
+  const cp = await start({
+    ...common,
+    source: publisherMod.withStateListener(kube, (s) => publisher.update(s)),
+    validator: createTokenReviewValidator({ client, audience: values['token-audience'] }),
+    ca,
+    onSplitStatus: (s) => writer.update(s),
+  });
+  // The source stops first, then what it feeds, then the connections.
+  closers.push(() => cp.close(), () => writer.close(), () => publisher.close(), () => client.close());
+  log.info('watching Kubernetes', { server: client.server, versions: kube.versions() });
+  return cp.ports;
+}
+
+function fatal(log: Logger, err: unknown): never {
+  const e = err as { code?: string; message?: string };
+  log.error('control plane failed to start', { code: e.code ?? 'WEFT_ERR_INTERNAL', error: e.message ?? String(err) });
+  process.exit(1);
+}
+
+const sourceDir = values['source-dir'] || undefined; // an empty WEFT_SOURCE_DIR means none
+let ports: { grpc: number; admin: number };
+try {
+  ports = sourceDir !== undefined ? await runLocal(sourceDir) : await runKubernetes();
+} catch (err) {
+  fatal(log, err);
+}
+process.stdout.write(`${JSON.stringify({ listening: ports })}\n`);
 
 async function stop(): Promise<void> {
-  podsWatcher?.close();
-  await cp.close();
+  for (const c of closers) await c();
   process.exit(0);
 }
 process.on('SIGTERM', () => void stop());
