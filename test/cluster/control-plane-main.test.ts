@@ -1,5 +1,7 @@
 // control-plane/main.ts in Kubernetes mode (no --source-dir), as its own
-// process against the real apiserver, with deploy/'s SMI CRDs: it creates
+// process against the real apiserver, with deploy/'s SMI CRDs and running as
+// the ServiceAccount weft-system/weft-control-plane with exactly deploy/'s
+// least-privilege RBAC (a kubeconfig holding that account's token): it creates
 // its CA Secret and trust bundle ConfigMap, copies the bundle into meshed
 // namespaces, serves a config built from the cluster to a client holding a
 // real projected token, writes TrafficSplit statuses, and stops on SIGTERM.
@@ -11,7 +13,10 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeCluster } from './cluster-gate.ts';
 import { startCluster, type Cluster } from './harness.ts';
 import { apply, createRunningPod, ensureServiceAccount, service, serviceOf, subscribeConfig } from './kube-mesh-fixture.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { crds } from '../../deploy/crds.ts';
+import { meshNamespace, rbac } from '../../deploy/rbac.ts';
 import type { ControlPlane } from '../../control-plane/control-plane.ts';
 
 const NS = 'main-demo';
@@ -27,10 +32,9 @@ describeCluster('control-plane/main.ts in Kubernetes mode', () => {
     cluster = await startCluster();
     await cluster.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: crds() }) });
     await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/trafficsplits.split.smi-spec.io', 'crd/httproutegroups.specs.smi-spec.io']);
-    await apply(cluster, [
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'weft-system' } },
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, annotations: { 'weft.dev/inject': 'enabled' } } },
-    ]);
+    await apply(cluster, [meshNamespace(), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, annotations: { 'weft.dev/inject': 'enabled' } } }]);
+    await apply(cluster, rbac());
+    await cluster.waitForServiceAccount('weft-system', 'weft-control-plane');
     await cluster.waitForServiceAccount(NS);
     for (const sa of ['web', 'client']) await ensureServiceAccount(cluster, NS, sa);
     await apply(cluster, [
@@ -47,7 +51,21 @@ describeCluster('control-plane/main.ts in Kubernetes mode', () => {
     await createRunningPod(cluster, { namespace: NS, name: 'web-v1-a', labels: { app: 'web', version: 'v1' }, serviceAccount: 'web', ip: '198.18.4.10' });
     await createRunningPod(cluster, { namespace: NS, name: 'web-v2-a', labels: { app: 'web', version: 'v2' }, serviceAccount: 'web', ip: '198.18.4.20' });
 
-    child = spawn(process.execPath, [MAIN, '--kubeconfig', cluster.kubeconfigPath, '--grpc-addr', '127.0.0.1:0', '--admin-addr', '127.0.0.1:0', '--log-level', 'warn'], {
+    // The control plane's own identity, as in its pod: a token of its ServiceAccount for the API audience.
+    const token = await cluster.requestToken('weft-system', 'weft-control-plane', { audiences: [cluster.serviceAccountIssuer] });
+    const kubeconfig = join(cluster.dir, 'weft-control-plane.kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'c', cluster: { server: cluster.server, 'certificate-authority-data': Buffer.from(cluster.caPem).toString('base64') } }],
+        users: [{ name: 'weft-control-plane', user: { token } }],
+        contexts: [{ name: 'c', context: { cluster: 'c', user: 'weft-control-plane' } }],
+        'current-context': 'c',
+      }),
+    );
+    child = spawn(process.execPath, [MAIN, '--kubeconfig', kubeconfig, '--grpc-addr', '127.0.0.1:0', '--admin-addr', '127.0.0.1:0', '--log-level', 'warn'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WEFT_') && k !== 'KUBECONFIG')),
     });
@@ -128,6 +146,10 @@ describeCluster('control-plane/main.ts in Kubernetes mode', () => {
     }
     const events = await cluster.api<{ items: Array<{ reason: string }> }>('GET', `/api/v1/namespaces/${NS}/events?fieldSelector=involvedObject.name%3Dweb-split`);
     expect(events.body.items.map((e) => e.reason)).toContain('BackendNotFound');
+  });
+
+  it('needed no permission beyond deploy/rbac.ts (no errors logged)', () => {
+    expect(stderr).not.toMatch(/forbidden|HTTP 403|problem|cannot/i);
   });
 
   it('exits 0 on SIGTERM', async () => {
