@@ -3,12 +3,15 @@
 // certificate reload and signals live here; everything else is start().
 //   --tls-cert / --tls-key       serving certificate and key (PEM files; reloaded when they change)
 //   --proxy-image                image of the injected containers (required)
-//   --namespaces-file            optional JSON [{name, labels, annotations}] of known namespaces
+//   --namespaces-file            optional JSON [{name, labels, annotations}] of known namespaces;
+//                                without it, namespaces are read from the Kubernetes API
+//                                (--kubeconfig, else $KUBECONFIG, ~/.kube/config or in-cluster)
 import { readFileSync, watchFile, unwatchFile } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createLogger, parseLogLevel } from '../proto/log.ts';
 import { PORTS } from '../proto/mesh.ts';
-import { StaticNamespaceLookup } from './namespace-lookup.ts';
+import { StaticNamespaceLookup, type NamespaceLookup } from './namespace-lookup.ts';
+import { createKubeNamespaceLookup, type KubeNamespaceLookup } from './namespace-lookup-kube.ts';
 import type { NamespaceMeta } from './patch.ts';
 import { start } from './webhook-server.ts';
 
@@ -30,6 +33,8 @@ const { values } = parseArgs({
     'mesh-namespace': { type: 'string', default: env.WEFT_MESH_NAMESPACE },
     'trust-bundle-configmap': { type: 'string', default: env.WEFT_TRUST_BUNDLE_CONFIGMAP },
     'namespaces-file': { type: 'string', default: env.WEFT_NAMESPACES_FILE },
+    kubeconfig: { type: 'string', default: env.WEFT_KUBECONFIG },
+    'namespace-cache-ms': { type: 'string', default: env.WEFT_NAMESPACE_CACHE_MS ?? '1000' },
     'log-level': { type: 'string', default: env.WEFT_LOG_LEVEL ?? 'info' },
   },
 });
@@ -53,9 +58,18 @@ if (pullPolicy !== undefined && !['Always', 'IfNotPresent', 'Never'].includes(pu
 }
 const log = createLogger(parseLogLevel(values['log-level']), 'injector');
 const nsFile = values['namespaces-file'];
-const namespaces = new StaticNamespaceLookup(
-  nsFile === undefined ? [] : (JSON.parse(readFileSync(nsFile, 'utf8')) as NamespaceMeta[]),
-);
+const cacheMs = Number(values['namespace-cache-ms']);
+if (!Number.isFinite(cacheMs) || cacheMs < 0) fail(`--namespace-cache-ms ${values['namespace-cache-ms']}: expected a number of ms`);
+function kubeLookup(): KubeNamespaceLookup {
+  try {
+    return createKubeNamespaceLookup({ kubeconfigPath: values.kubeconfig, ttlMs: cacheMs });
+  } catch (err) {
+    return fail(`cannot load the kubeconfig to read namespaces: ${(err as Error).message}`);
+  }
+}
+const kubeNamespaces = nsFile === undefined ? kubeLookup() : undefined;
+const namespaces: NamespaceLookup =
+  kubeNamespaces ?? new StaticNamespaceLookup(JSON.parse(readFileSync(nsFile ?? '', 'utf8')) as NamespaceMeta[]);
 const readTls = (): { cert: Buffer; key: Buffer } => ({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
 const opt = <K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } => (v === undefined ? {} : ({ [k]: v } as { [P in K]?: V }));
 
@@ -100,6 +114,7 @@ async function stop(why: string): Promise<void> {
   unwatchFile(certFile);
   unwatchFile(keyFile);
   await webhook.close();
+  kubeNamespaces?.close();
   process.exit(0);
 }
 process.on('SIGTERM', () => void stop('SIGTERM'));
