@@ -204,6 +204,34 @@ describeCluster('TrafficSplit status: conditions and Events for the edge cases',
     await watch.waitFor((c) => (serviceOf(c, NS, 'r-zero')?.routes.length ?? -1) === 0);
   });
 
+  it('without a status subresource on the CRD, writes the status on the object itself (no observedGeneration: it could never be current)', async () => {
+    const crd = JSON.parse((await cluster.kubectl(['get', 'crd', 'trafficsplits.split.smi-spec.io', '-o', 'json'])).stdout) as {
+      spec: { versions: Array<{ subresources?: unknown }> };
+    };
+    for (const v of crd.spec.versions) delete v.subresources;
+    await cluster.kubectl(['replace', '-f', '-'], { input: JSON.stringify(crd) });
+    // Until the apiserver has dropped the subresource, the writer may still use it: wait for the 404.
+    const deadline = Date.now() + 15_000;
+    while ((await cluster.api('GET', `/apis/split.smi-spec.io/v1alpha4/namespaces/${NS}/trafficsplits/split-noeps/status`)).status !== 404) {
+      if (Date.now() > deadline) throw new Error('status subresource still served');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await apply(cluster, [split('split-plain', 'r-noeps', [['web-v1', 1], ['web-gone', 0]])]);
+    // r-noeps already has split-noeps without matches: this one conflicts (Accepted False / Conflict).
+    const obj = await waitForCondition('split-plain', 'Accepted', (c) => c.status === 'False');
+    expect(obj.status?.conditions?.[0]).toMatchObject({ reason: 'Conflict' });
+    expect(obj.status).not.toHaveProperty('observedGeneration');
+    await waitForEvent('split-plain', 'Conflict');
+    // Written once: the object's own resourceVersion settles (no write loop through generation bumps).
+    await kcp.writer.idle();
+    await new Promise((r) => setTimeout(r, 500));
+    const rv = (await getSplit('split-plain')).metadata.resourceVersion;
+    await apply(cluster, [service(NS, 'unrelated-2', { app: 'x' })]);
+    await new Promise((r) => setTimeout(r, 1000));
+    await kcp.writer.idle();
+    expect((await getSplit('split-plain')).metadata.resourceVersion).toBe(rv);
+  });
+
   it('reported no errors', () => {
     expect(kcp.errors.map((e) => e.message)).toEqual([]);
   });
