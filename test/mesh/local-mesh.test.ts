@@ -33,32 +33,58 @@ async function refreshCount(ip: string): Promise<number> {
   return parsePrometheusText(text).find((s) => s.name === 'identity_cert_refresh_count')?.value ?? 0;
 }
 
+interface DemoMesh {
+  dir: string;
+  mesh: LocalMesh;
+  probe: TrafficProbe;
+  clientIp: string;
+  close(): Promise<void>;
+}
+
+/** The demo on a fresh copy and address base, with a 100 rps probe through the client's proxy. */
+async function startDemoMesh(leafLifetimeMs?: number): Promise<DemoMesh> {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-mesh-'));
+  cpSync(DEMO_DIR, dir, { recursive: true, filter: (src) => !src.includes('.weft') });
+  writeFileSync(join(dir, 'split.yaml'), SPLIT(90, 10));
+  const base = `127.${100 + Math.floor(Math.random() * 100)}`;
+  const mesh = await up({
+    dir,
+    addressBase: base,
+    restartControlPlane: false,
+    ...(leafLifetimeMs !== undefined ? { leafLifetimeMs } : {}),
+  });
+  await mesh.ready(60_000);
+  const client = mesh.pods.find((p) => p.pod.name === 'client-1');
+  if (client === undefined) throw new Error('demo has no client-1');
+  const probe = new TrafficProbe(client.pod.ip, 4140, 'http://web.demo/');
+  probe.start(100);
+  await waitFor(() => probe.share('v1', 0).n >= 100, 20_000);
+  return {
+    dir,
+    mesh,
+    probe,
+    clientIp: client.pod.ip,
+    async close() {
+      await probe.stop();
+      await mesh.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('the local mesh (weft up)', () => {
   let dir: string;
   let mesh: LocalMesh;
   let probe: TrafficProbe;
   let clientIp: string;
+  let demo: DemoMesh | undefined;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'weft-mesh-'));
-    cpSync(DEMO_DIR, dir, { recursive: true, filter: (src) => !src.includes('.weft') });
-    writeFileSync(join(dir, 'split.yaml'), SPLIT(90, 10));
-    const base = `127.${100 + Math.floor(Math.random() * 100)}`;
-    mesh = await up({ dir, addressBase: base, leafLifetimeMs: 10_000, restartControlPlane: false });
-    await mesh.ready(60_000);
-    const client = mesh.pods.find((p) => p.pod.name === 'client-1');
-    if (client === undefined) throw new Error('demo has no client-1');
-    clientIp = client.pod.ip;
-    probe = new TrafficProbe(clientIp, 4140, 'http://web.demo/');
-    probe.start(100);
-    await waitFor(() => probe.share('v1', 0).n >= 100, 20_000);
+    demo = await startDemoMesh();
+    ({ dir, mesh, probe, clientIp } = demo);
   }, 90_000);
 
-  afterAll(async () => {
-    await probe?.stop();
-    await mesh?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => demo?.close());
 
   it('carries traffic over mTLS with the 90/10 split', () => {
     const { share, n } = probe.share('v1', 0);
@@ -112,6 +138,22 @@ describe('the local mesh (weft up)', () => {
     expect(readFileSync(join(mesh.stateDir, 'ca', 'anchor.pem'), 'utf8')).toBe(anchorBefore);
     expect(probe.failures(killedAt)).toEqual([]);
   }, 40_000);
+
+});
+
+// Short-lived leaves get their own mesh: a 10 s certificate cannot outlive a
+// control plane that the test above keeps down for seconds.
+describe('the local mesh with 10 s certificates', () => {
+  let mesh: LocalMesh;
+  let probe: TrafficProbe;
+  let demo: DemoMesh | undefined;
+
+  beforeAll(async () => {
+    demo = await startDemoMesh(10_000);
+    ({ mesh, probe } = demo);
+  }, 90_000);
+
+  afterAll(() => demo?.close());
 
   it('rotates every proxy certificate at least twice in 30 s of traffic (10 s leaves), zero failures', async () => {
     const ips = mesh.pods.map((p) => p.pod.ip);
