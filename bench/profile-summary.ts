@@ -33,6 +33,28 @@ export interface ProfileSummary {
   functions: SelfTime[];
   /** Self time grouped by file (or package, for node_modules; '(gc)', '(program)' as is). */
   groups: SelfTime[];
+  /** Self time in coarse buckets (see categoryOf). */
+  categories: SelfTime[];
+}
+
+const WRITES = new Set(['writev', 'writeLatin1String', 'writeUtf8String', 'writeBuffer', 'writeAsciiString', 'writeUcs2String']);
+
+/** A coarse bucket for one frame: where a proxy's CPU goes. */
+export function categoryOf(name: string, where: string): string {
+  if (where === '' && WRITES.has(name)) return 'socket writes (native: syscall, TLS encryption; inflated by preemption)';
+  if (name === '(garbage collector)') return 'garbage collector';
+  if (name === '(program)') return '(program): V8/native outside JS';
+  if (/^node:(_http_client|_http_agent|https)/.test(where)) return 'Node http client + agent';
+  if (/^node:(_http_server|_http_common|_http_incoming|_http_outgoing)/.test(where)) return 'Node http server/parser/messages';
+  if (/^node:internal\/(tls|crypto)|^node:tls/.test(where)) return 'Node TLS (JS side)';
+  if (/^node:(net|events|stream|internal\/streams|internal\/stream_base_commons|internal\/process|internal\/timers|timers)/.test(where)) {
+    return 'Node streams, events, net, ticks, timers';
+  }
+  if (where.startsWith('prom-client')) return 'prom-client (metrics)';
+  if (/^(proxy|identity|proto)\//.test(where)) return 'Weft proxy code (self)';
+  if (where.startsWith('node:') || where.startsWith('wasm:')) return 'other Node internals (module loading, wasm type stripping)';
+  if (where === '') return 'other native';
+  return 'other';
 }
 
 function shortWhere(url: string): string {
@@ -59,6 +81,7 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
   }
   const fn = new Map<string, { name: string; where: string; us: number }>();
   const grp = new Map<string, number>();
+  const cat = new Map<string, number>();
   let total = 0;
   let idle = 0;
   for (const [id, us] of self) {
@@ -77,6 +100,8 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     fn.set(key, e);
     const g = where === '' ? (name.startsWith('(') ? name : '(native)') : where.startsWith('node:') ? where : where;
     grp.set(g, (grp.get(g) ?? 0) + us);
+    const c = categoryOf(name, where);
+    cat.set(c, (cat.get(c) ?? 0) + us);
   }
   const busy = total - idle;
   const pct = (us: number): number => (busy > 0 ? (100 * us) / busy : 0);
@@ -93,12 +118,15 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([g, us]) => ({ name: g, where: '', ms: us / 1000, pct: pct(us) })),
+    categories: [...cat.entries()].sort((a, b) => b[1] - a[1]).map(([c, us]) => ({ name: c, where: '', ms: us / 1000, pct: pct(us) })),
   };
 }
 
 export function formatSummary(s: ProfileSummary, top = 15): string {
   const lines = [`${s.file}: busy ${s.busyMs.toFixed(0)} ms of ${s.totalMs.toFixed(0)} ms sampled`, '  self time by function:'];
   for (const f of s.functions.slice(0, top)) lines.push(`    ${f.pct.toFixed(1).padStart(5)}%  ${f.name}  ${f.where}`);
+  lines.push('  self time by category:');
+  for (const c of s.categories) lines.push(`    ${c.pct.toFixed(1).padStart(5)}%  ${c.name}`);
   lines.push('  self time by file/package:');
   for (const g of s.groups.slice(0, top)) lines.push(`    ${g.pct.toFixed(1).padStart(5)}%  ${g.name}`);
   return lines.join('\n');

@@ -227,7 +227,19 @@ function machine(): Record<string, string | number> {
       return re.exec(out)?.[1] ?? '?';
     }
   };
+  let commit = '?';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'proxy', 'proto', 'identity', 'control-plane'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    if (dirty !== '') commit += ' + uncommitted changes in ' + [...new Set(dirty.split('\n').map((l) => l.slice(3).split('/')[0]))].join(', ');
+  } catch {
+    // not a git checkout
+  }
   return {
+    commit,
     cores: cpus.length,
     cpuModel: cpus[0]?.model ?? '?',
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
@@ -530,7 +542,7 @@ const f = (n: number | undefined, d = 2): string => (n === undefined || Number.i
 
 function summary(r: Results): string {
   const out: string[] = [''];
-  out.push(`Machine: ${r.machine.cores} cores (${r.machine.cpuModel}), node ${r.machine.node}, ${r.machine.kernel}; bench at nice ${r.nice}`);
+  out.push(`Machine: ${r.machine.cores} cores (${r.machine.cpuModel}), node ${r.machine.node}, ${r.machine.kernel}; bench at nice ${r.nice}; code ${r.machine.commit}`);
   out.push(`Other processes: ${f(r.quietCheck?.otherCores)} cores before the run, at most ${f(r.maxOtherCores)} cores during a measurement${r.maxOtherCores > 0.25 ? ' (NOISY: figures are not trustworthy)' : ''}`);
   out.push('', `Closed loop (wrk -t1 -c${WRK_CONNECTIONS}, ${ROUNDS} x ${WRK_SECONDS} s, median)`);
   out.push(
@@ -614,8 +626,12 @@ async function profile(stamp: string): Promise<void> {
   const h = await h2load(s.target, { rate: 1000, connections: RATE_CONNECTIONS, seconds: 10, logFile: join(tmp, 'h2load-prof.log') });
   log(`profile run: ${w.rps.toFixed(0)} rps at maximum; at 1000 rps p50 ${h.latencyMs.p50.toFixed(3)} ms p99 ${h.latencyMs.p99.toFixed(3)} ms (profiling on)`);
   // SIGTERM: the proxy closes and exits, and V8 writes the profile.
-  await stopChild(a.child, 15_000);
-  await stopChild(b.child, 15_000);
+  for (const [who, c] of [['client sidecar (A)', a.child], ['server sidecar (B)', b.child]] as const) {
+    const t0 = Date.now();
+    await stopChild(c, 45_000);
+    const how = c.proc.signalCode === null ? `exit ${c.proc.exitCode}` : `killed by ${c.proc.signalCode} (no profile written)`;
+    log(`profile: ${who} stopped in ${Date.now() - t0} ms, ${how}`);
+  }
   await stopChild(upstream.child);
   const files = readdirSync(profDir).filter((x) => x.endsWith('.cpuprofile'));
   const summaries: ProfileSummary[] = [];
