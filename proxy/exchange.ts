@@ -2,6 +2,7 @@
 // target (service -> route -> backend -> endpoint) and writes only its own
 // fields, so later stages never recompute what earlier ones decided.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { UpstreamResponse } from './upstream-response.ts';
 import type { CompiledBackend, CompiledEndpoint, CompiledService, CompiledServiceRoute, RuntimeConfig } from './config-compile.ts';
 import type { Direction } from './metrics.ts';
 
@@ -53,7 +54,7 @@ export interface Deadline {
 }
 
 /** A stage's downstream: resolves with the upstream response, headers received, body unread. */
-export type Handler = (ex: Exchange) => Promise<IncomingMessage>;
+export type Handler = (ex: Exchange) => Promise<UpstreamResponse>;
 
 /** One stage of the stack: wraps the next handler. */
 export type Layer = (next: Handler) => Handler;

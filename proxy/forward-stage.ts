@@ -3,44 +3,23 @@
 // must present the endpoint's SPIFFE ID, naming the app port in weft-dst-port.
 // Outbound to an unmeshed endpoint or egress, and inbound to the app: plain.
 // Resolves when response headers arrive; network errors become typed errors.
-import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import http, { type OutgoingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { DispatchedResponse, fromIncoming, type UpstreamResponse } from './upstream-response.ts';
 import https from 'node:https';
-import { WeftError, findWeftError } from '../proto/errors.ts';
+import { WeftError } from '../proto/errors.ts';
+import { classifyUpstreamError } from './upstream-errors.ts';
 import { DST_PORT_HEADER, CLIENT_ID_HEADER, forwardHeaders } from './forward-headers.ts';
 import type { UpstreamPool } from './upstream-pool.ts';
 import type { Exchange, Handler } from './exchange.ts';
 
-const CONNECT_ERRNOS = new Set([
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
-
-// OpenSSL's verification failures, as Node reports them.
-const TLS_VERIFY_CODES = new Set([
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'INVALID_CA',
-  'INVALID_PURPOSE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
 interface Target {
   host: string;
   port: number;
+  /** node:http agent (upgrades). */
   agent: http.Agent;
+  /** undici dispatcher (requests). */
+  dispatcher: Dispatcher;
   secure: boolean;
   headers: OutgoingHttpHeaders;
 }
@@ -52,47 +31,35 @@ function targetOf(ex: Exchange, pool: UpstreamPool, appAddress: string): Target 
     proto: ex.direction === 'inbound' && ex.tls ? 'https' : 'http',
     upgrade: ex.upgrade,
   });
+  const plain = (host: string, port: number): Target => ({
+    host,
+    port,
+    agent: pool.plain,
+    dispatcher: pool.plainDispatcher,
+    secure: false,
+    headers,
+  });
   if (ex.direction === 'inbound') {
     if (ex.clientId !== '') headers[CLIENT_ID_HEADER] = ex.clientId;
-    return { host: appAddress, port: ex.appPort, agent: pool.plain, secure: false, headers };
+    return plain(appAddress, ex.appPort);
   }
   const ep = ex.endpoint?.endpoint;
   if (ep === undefined) {
     const egress = ex.egress;
     if (egress === undefined) throw new WeftError('WEFT_ERR_NO_ENDPOINTS', 'no endpoint chosen');
-    return { host: egress.host, port: egress.port, agent: pool.plain, secure: false, headers };
+    return plain(egress.host, egress.port);
   }
-  if (ep.identity === '') {
-    return { host: ep.address, port: ep.port, agent: pool.plain, secure: false, headers };
-  }
+  if (ep.identity === '') return plain(ep.address, ep.port);
   if (!pool.hasTls) throw new WeftError('WEFT_ERR_IDENTITY_MISMATCH', 'this proxy has no certificate yet');
   headers[DST_PORT_HEADER] = String(ep.port);
   return {
     host: ep.address,
     port: ep.proxyPort,
     agent: pool.tlsAgent(ep.address, ep.proxyPort, ep.identity),
+    dispatcher: pool.tlsDispatcher(ep.address, ep.proxyPort, ep.identity),
     secure: true,
     headers,
   };
-}
-
-/** Maps a client-request error to a typed error. */
-export function classifyUpstreamError(err: unknown, connected: boolean, reused: boolean, secure: boolean): WeftError {
-  const weft = findWeftError(err);
-  if (weft !== undefined) return weft;
-  const code = (err as { code?: string }).code ?? '';
-  if (secure && TLS_VERIFY_CODES.has(code)) {
-    return new WeftError('WEFT_ERR_IDENTITY_MISMATCH', `peer certificate rejected: ${code}`, { cause: err });
-  }
-  if (!connected || CONNECT_ERRNOS.has(code)) {
-    return new WeftError('WEFT_ERR_UPSTREAM_CONNECT', `cannot connect upstream: ${code || String(err)}`, { cause: err });
-  }
-  if (reused && code === 'ECONNRESET') {
-    // A pooled connection the peer had already closed: the request never
-    // reached it, so this is safe to retry like a connect failure.
-    return new WeftError('WEFT_ERR_UPSTREAM_CONNECT', 'pooled connection was closed by the peer', { cause: err });
-  }
-  return new WeftError('WEFT_ERR_UPSTREAM_RESET', `upstream failed: ${code || String(err)}`, { cause: err });
 }
 
 export interface ForwardOptions {
@@ -101,9 +68,70 @@ export interface ForwardOptions {
   appAddress: string;
 }
 
+/** Request headers as undici takes them (no hop-by-hop, no Expect: Node answered 100-continue already). */
+function dispatchHeaders(h: OutgoingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const name in h) {
+    const v = h[name];
+    if (v === undefined || name === 'expect') continue;
+    out[name] = typeof v === 'number' ? String(v) : v;
+  }
+  return out;
+}
+
+function origin(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 export function forwardStage({ pool, appAddress }: ForwardOptions): Handler {
+  const viaHttp = httpForward(pool, appAddress);
+  return (ex) => {
+    if (ex.upgrade !== undefined) return viaHttp(ex);
+    return new Promise<UpstreamResponse>((resolve, reject) => {
+      const t = targetOf(ex, pool, appAddress);
+      const deadline = ex.deadline;
+      if (deadline?.expired !== undefined) {
+        reject(deadline.expired);
+        return;
+      }
+      let settled = false;
+      const response = new DispatchedResponse(
+        (r) => {
+          settled = true;
+          if (deadline !== undefined) deadline.onExpire = undefined;
+          resolve(r);
+        },
+        (err) => {
+          settled = true;
+          if (deadline !== undefined) deadline.onExpire = undefined;
+          // Errors before the connection is up were typed by the connector.
+          reject(classifyUpstreamError(err, true, false, t.secure));
+        },
+      );
+      if (deadline !== undefined) deadline.onExpire = (err) => response.abort(err);
+      // Client gone before the response: stop the upstream request too.
+      const res = ex.res;
+      res?.once('close', () => {
+        if (!settled) response.abort(new WeftError('WEFT_ERR_UPSTREAM_RESET', 'client went away'));
+      });
+      t.dispatcher.dispatch(
+        {
+          origin: origin(t.host, t.port),
+          path: ex.path,
+          method: (ex.req.method ?? 'GET') as Dispatcher.HttpMethod,
+          headers: dispatchHeaders(t.headers),
+          body: ex.bodyless ? null : ex.req,
+        },
+        response,
+      );
+    });
+  };
+}
+
+/** The node:http path, used for upgrades (WebSocket): resolves on 101 with the upstream socket. */
+function httpForward(pool: UpstreamPool, appAddress: string): Handler {
   return (ex) =>
-    new Promise<IncomingMessage>((resolve, reject) => {
+    new Promise<UpstreamResponse>((resolve, reject) => {
       const t = targetOf(ex, pool, appAddress);
       const connectTimeoutMs = ex.config.config.defaults.connectTimeoutMs;
       const deadline = ex.deadline;
@@ -142,21 +170,16 @@ export function forwardStage({ pool, appAddress }: ForwardOptions): Handler {
       });
       up.on('response', (res) => {
         done();
-        resolve(res);
+        resolve(fromIncoming(res));
       });
       up.on('upgrade', (res, socket, head) => {
         done();
         ex.upgraded = { socket, head };
-        resolve(res);
+        resolve(fromIncoming(res));
       });
       up.on('error', (err) => {
         done();
         reject(classifyUpstreamError(err, connected, up.reusedSocket, t.secure));
-      });
-      // Client gone: stop the upstream request too.
-      const res = ex.res;
-      res?.once('close', () => {
-        if (!res.writableFinished) up.destroy();
       });
       if (ex.bodyless) up.end();
       else ex.req.pipe(up);

@@ -120,11 +120,14 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
   let inflight = 0;
   let drained: (() => void) | undefined;
 
-  const outboundPool = new UpstreamPool((socket, isTls) =>
-    metrics.trackConnection(socket, { direction: 'outbound', peer: 'dst', tls: isTls ? 'true' : 'false' }),
+  const connectTimeoutMs = (): number => runtime?.config.defaults.connectTimeoutMs ?? 1_000;
+  const outboundPool = new UpstreamPool(
+    (socket, isTls) => metrics.trackConnection(socket, { direction: 'outbound', peer: 'dst', tls: isTls ? 'true' : 'false' }),
+    connectTimeoutMs,
   );
-  const inboundPool = new UpstreamPool((socket) =>
-    metrics.trackConnection(socket, { direction: 'inbound', peer: 'dst', tls: 'false' }),
+  const inboundPool = new UpstreamPool(
+    (socket) => metrics.trackConnection(socket, { direction: 'inbound', peer: 'dst', tls: 'false' }),
+    connectTimeoutMs,
   );
 
   function refreshTls(): void {

@@ -55,14 +55,7 @@ export async function respond(
     // Resolve only once the body is through, so in-flight counting (graceful
     // shutdown) covers the whole response. An error on either side ends both;
     // the status was already counted.
-    await new Promise<void>((resolve) => {
-      up.on('error', () => res.destroy());
-      res.once('close', () => {
-        if (!up.complete) up.destroy();
-        resolve();
-      });
-      up.pipe(res);
-    });
+    await up.pipeTo(res);
   } catch (err) {
     if (ex.direction === 'outbound') ex.tls = ex.endpoint !== undefined && ex.endpoint.agentKey !== '';
     if (draining() && !res.headersSent) res.setHeader('connection', 'close');

@@ -2,7 +2,7 @@
 // can be replayed) with an idempotent method, only on a connection failure or
 // a 503, at most route.retry.maxRetries times, and only while the route's
 // retry budget allows: retries can never multiply load on a failing service.
-import type { IncomingMessage } from 'node:http';
+import type { UpstreamResponse } from './upstream-response.ts';
 import { findWeftError } from '../proto/errors.ts';
 import { isRetryable, type RetryFailure } from './retry-budget.ts';
 import type { Layer } from './exchange.ts';
@@ -18,7 +18,7 @@ export function retryStage(now: () => number): Layer {
     route.budget.deposit(now());
     for (;;) {
       let failure: RetryFailure;
-      let result: IncomingMessage | undefined;
+      let result: UpstreamResponse | undefined;
       let error: unknown;
       try {
         result = await next(ex);
@@ -40,7 +40,7 @@ export function retryStage(now: () => number): Layer {
         if (result !== undefined) return result;
         throw error;
       }
-      result?.resume(); // discard the 503's body, freeing its connection
+      result?.discard(); // drop the 503's body, freeing its connection
       ex.attempt++;
     }
   };

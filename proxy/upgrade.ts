@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { UpstreamResponse } from './upstream-response.ts';
 import { STATUS_CODES } from 'node:http';
 import { errorReply, rawErrorResponse } from './error-response.ts';
 import { newExchange, type Exchange, type Handler } from './exchange.ts';
@@ -26,14 +27,13 @@ export interface UpgradeRequest {
 
 const HOP = new Set(['connection', 'upgrade', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'te', 'trailer']);
 
-function head(res: IncomingMessage, keepUpgrade: boolean): string {
+function head(res: UpstreamResponse, keepUpgrade: boolean): string {
   const status = res.statusCode ?? 502;
   let out = `HTTP/1.1 ${status} ${res.statusMessage || STATUS_CODES[status] || ''}\r\n`;
-  const raw = res.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i] ?? '';
-    if (HOP.has(name.toLowerCase())) continue;
-    out += `${name}: ${raw[i + 1] ?? ''}\r\n`;
+  for (const name in res.headers) {
+    const value = res.headers[name];
+    if (value === undefined || HOP.has(name)) continue;
+    for (const v of Array.isArray(value) ? value : [value]) out += `${name}: ${v}\r\n`;
   }
   if (keepUpgrade) out += `connection: upgrade\r\nupgrade: ${String(res.headers.upgrade ?? '')}\r\n`;
   else out += 'connection: close\r\n';
@@ -62,7 +62,7 @@ export async function handleUpgrade(u: UpgradeRequest): Promise<void> {
       client.on('close', () => up.socket.destroy());
     } else {
       client.write(head(res, false));
-      res.pipe(client);
+      await res.pipeTo(client);
     }
   } catch (err) {
     const reply = errorReply(err);
