@@ -1,6 +1,14 @@
 // Helpers for the mesh-on-a-real-apiserver tests (node-agent.test.ts,
-// injection.test.ts, journey.test.ts).
+// injection.test.ts, journey.test.ts): polling, Weft's own processes
+// (control-plane/main.ts, injector/main.ts) started the way a Deployment
+// would start them, and Debian's Prometheus.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
 
 /** Polls `check` until it returns something other than undefined; the last error or value goes into the timeout message. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
@@ -17,4 +25,156 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last !== '' ? ` (last error: ${last})` : ''}`);
     await sleep(everyMs);
   }
+}
+
+// --- processes that print {"listening": ...} once they serve (control-plane/main.ts, injector/main.ts)
+
+const liveChildren = new Set<ChildProcess>();
+let hookInstalled = false;
+function killLeftoversOnExit(): void {
+  if (hookInstalled) return;
+  hookInstalled = true;
+  process.once('exit', () => {
+    for (const c of liveChildren) c.kill('SIGKILL');
+  });
+}
+
+export interface ListeningProcess<L> {
+  child: ChildProcess;
+  /** What the process printed as {"listening": ...}. */
+  listening: L;
+  logPath: string;
+  logTail(lines?: number): string;
+  /** SIGTERM, SIGKILL after `graceMs` (default 5 s). Idempotent. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Spawns `node <script> <args>`; resolves once it prints its {"listening": ...} line (stdout and stderr also go to `logPath`). */
+export async function startListeningProcess<L>(
+  script: string,
+  args: readonly string[],
+  o: { logPath: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<ListeningProcess<L>> {
+  killLeftoversOnExit();
+  const log = createWriteStream(o.logPath, { flags: 'a' });
+  await once(log, 'open');
+  log.write(`=== ${new Date().toISOString()} node ${script} ${args.join(' ')}\n`);
+  const child = spawn(process.execPath, [script, ...args], { env: o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  liveChildren.add(child);
+  child.stderr.pipe(log, { end: false });
+  const exited = new Promise<void>((resolvePromise) =>
+    child.once('exit', () => {
+      liveChildren.delete(child);
+      setImmediate(() => log.end());
+      resolvePromise();
+    }),
+  );
+  const logTail = (lines = 40): string => {
+    try {
+      return readFileSync(o.logPath, 'utf8').split('\n').slice(-lines).join('\n');
+    } catch {
+      return '';
+    }
+  };
+  const listening = await new Promise<L>((resolvePromise, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`${script} did not start within ${o.timeoutMs ?? 30_000} ms:\n${logTail()}`)), o.timeoutMs ?? 30_000);
+    child.stdout.on('data', (c: Buffer) => {
+      log.write(c);
+      buf += c.toString();
+      for (const line of buf.split('\n')) {
+        if (!line.includes('"listening"')) continue;
+        try {
+          const v = (JSON.parse(line) as { listening: L }).listening;
+          clearTimeout(timer);
+          resolvePromise(v);
+          return;
+        } catch {
+          // a partial line
+        }
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      setTimeout(() => reject(new Error(`${script} exited (${code ?? signal}) before listening:\n${logTail()}`)), 50);
+    });
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    child,
+    listening,
+    logPath: o.logPath,
+    logTail,
+    stop(graceMs = 5000) {
+      stopping ??= (async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(timer);
+      })();
+      return stopping;
+    },
+  };
+}
+
+// --- Prometheus (Debian's binary)
+
+export interface PrometheusServer {
+  url: string;
+  /** An instant query; the result vector. */
+  query(q: string, time?: number): Promise<{ metric: Record<string, string>; value: [number, string] }[]>;
+  targets(): Promise<{ activeTargets: { labels: Record<string, string>; health: string; lastError: string; scrapeUrl: string }[] }>;
+  logTail(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts `prometheus` on 127.0.0.1 with `config` (an object, written as YAML) and a data dir under `dir`. */
+export async function startPrometheus(dir: string, config: unknown, port: number): Promise<PrometheusServer> {
+  await mkdir(dir, { recursive: true });
+  const configPath = join(dir, 'prometheus.yml');
+  await writeFile(configPath, stringify(config));
+  killLeftoversOnExit();
+  const child = spawn('prometheus', [
+    `--config.file=${configPath}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  liveChildren.add(child);
+  let log = '';
+  child.stderr.on('data', (c: Buffer) => {
+    log = (log + c.toString()).slice(-20_000);
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => {
+    liveChildren.delete(child);
+    r();
+  }));
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor('Prometheus ready', async () => {
+    if (child.exitCode !== null) throw new Error(`prometheus exited ${child.exitCode}: ${log.slice(-2000)}`);
+    return (await fetch(`${url}/-/ready`)).status === 200 ? true : undefined;
+  }, 30_000);
+  return {
+    url,
+    async query(q, time) {
+      const u = new URL(`${url}/api/v1/query`);
+      u.searchParams.set('query', q);
+      if (time !== undefined) u.searchParams.set('time', String(time));
+      const body = (await (await fetch(u)).json()) as { status: string; error?: string; data?: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+      if (body.status !== 'success') throw new Error(`query ${q}: ${body.error ?? body.status}`);
+      return body.data?.result ?? [];
+    },
+    async targets() {
+      const body = (await (await fetch(`${url}/api/v1/targets`)).json()) as { data: Awaited<ReturnType<PrometheusServer['targets']>> };
+      return body.data;
+    },
+    logTail: () => log.slice(-3000),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
 }

@@ -302,6 +302,8 @@ interface AgentState {
   tag: string;
   bridge: string;
   forwardRule: string[];
+  /** The agent's own temp dir (removed with the rest), if it made one. */
+  dir?: string;
 }
 
 function forwardRule(bridge: string, tag: string): string[] {
@@ -346,6 +348,7 @@ function sweepStale(log: (l: string) => void): void {
     if (pidAlive(st.pid)) continue;
     log(`sweeping leftovers of node agent ${st.tag} (pid ${st.pid} is gone)`);
     teardownAgentSync(st.tag, st.bridge, st.forwardRule);
+    if (st.dir !== undefined) rmSync(st.dir, { recursive: true, force: true });
     rmSync(join(STATE_DIR, f), { force: true });
   }
 }
@@ -547,7 +550,8 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
   await chmod(dir, 0o755);
   mkdirSync(STATE_DIR, { recursive: true });
   const stateFile = join(STATE_DIR, `${tag}.json`);
-  writeFileSync(stateFile, JSON.stringify({ pid: process.pid, tag, bridge, forwardRule: rule } satisfies AgentState));
+  const ownDir = o.dir === undefined && process.env['WEFT_CLUSTER_KEEP'] !== '1';
+  writeFileSync(stateFile, JSON.stringify({ pid: process.pid, tag, bridge, forwardRule: rule, ...(ownDir ? { dir } : {}) } satisfies AgentState));
 
   const runtimes = new Map<string, PodRuntime>(); // by pod uid
   let nextIp = 2;
@@ -1267,7 +1271,7 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
       await cluster.api('DELETE', nodePath).catch(() => {});
       rmSync(stateFile, { force: true });
       process.off('exit', exitHook);
-      if (o.dir === undefined && process.env['WEFT_CLUSTER_KEEP'] !== '1') rmSync(dir, { recursive: true, force: true });
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
