@@ -1013,17 +1013,13 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
 
   async function readinessLoop(rt: PodRuntime): Promise<void> {
     while (!rt.stopping && !stopped) {
-      let changed = false;
       await Promise.all(
         rt.mains.map(async (run) => {
-          const ok = await probeReady(rt, run);
-          if (ok !== run.ready) {
-            run.ready = ok;
-            changed = true;
-          }
+          run.ready = await probeReady(rt, run);
         }),
       );
-      if (changed) report(rt);
+      // Every round: a no-op when nothing changed, a retry when the last patch failed.
+      report(rt);
       await sleep(rt.ready ? 1000 : 250);
     }
   }
