@@ -50,7 +50,7 @@ function targetOf(ex: Exchange, pool: UpstreamPool, appAddress: string): Target 
     return plain(egress.host, egress.port);
   }
   if (ep.identity === '') return plain(ep.address, ep.port);
-  if (!pool.hasTls) throw new WeftError('WEFT_ERR_IDENTITY_MISMATCH', 'this proxy has no certificate yet');
+  if (!pool.hasTls) throw new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet');
   headers[DST_PORT_HEADER] = String(ep.port);
   return {
     host: ep.address,

@@ -115,7 +115,7 @@ export class UpstreamPool {
       } else {
         const context = this.#context;
         if (context === undefined) {
-          cb(new WeftError('WEFT_ERR_IDENTITY_MISMATCH', 'this proxy has no certificate yet'), null);
+          cb(new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet'), null);
           return;
         }
         const s = tls.connect({
@@ -184,7 +184,7 @@ export class UpstreamPool {
       const create = agent.createConnection.bind(agent);
       agent.createConnection = function (options: tls.ConnectionOptions, cb?: () => void) {
         if (pool.#context === undefined) {
-          throw new WeftError('WEFT_ERR_IDENTITY_MISMATCH', 'this proxy has no certificate yet');
+          throw new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet');
         }
         return create({ ...options, secureContext: pool.#context, servername: undefined } as tls.ConnectionOptions, cb);
       } as typeof agent.createConnection;
