@@ -76,6 +76,8 @@ export interface InjectOptions {
   installDir?: string;
   /** Default ['node', '<installDir>/proxy/main.ts']. */
   proxyCommand?: readonly string[];
+  /** The proxy's postStart hook (holds the app until the proxy is ready). Default ['node', '<installDir>/proxy/await-ready.ts']. */
+  awaitCommand?: readonly string[];
   /** Default ['node', '<installDir>/injector/init-main.ts']. */
   initCommand?: readonly string[];
   /** The ConfigMap holding the trust bundle. Default weft-trust-bundle. */
@@ -283,6 +285,7 @@ interface Resolved {
   initImage: string;
   pullPolicy: string;
   proxyCommand: readonly string[];
+  awaitCommand: readonly string[];
   initCommand: readonly string[];
   controlPlaneAddress: string;
   controlPlaneId: string;
@@ -301,6 +304,7 @@ function resolveOptions(o: InjectOptions): Resolved {
     initImage: o.initImage ?? o.proxyImage,
     pullPolicy: o.imagePullPolicy ?? 'IfNotPresent',
     proxyCommand: o.proxyCommand ?? ['node', `${dir}/proxy/main.ts`],
+    awaitCommand: o.awaitCommand ?? ['node', `${dir}/proxy/await-ready.ts`],
     initCommand: o.initCommand ?? ['node', `${dir}/injector/init-main.ts`],
     controlPlaneAddress: o.controlPlaneAddress ?? `weft-control-plane.${meshNs}.svc:${PORTS.controlPlaneGrpc}`,
     controlPlaneId: o.controlPlaneId ?? formatWorkloadId(trustDomain, meshNs, 'weft-control-plane'),
@@ -371,6 +375,9 @@ function proxyContainer(r: Resolved, s: ProxySettings): JsonValue {
       { name: 'weft-inbound', containerPort: PORTS.proxyInbound, protocol: 'TCP' },
       { name: 'weft-admin', containerPort: PORTS.proxyAdmin, protocol: 'TCP' },
     ],
+    // As linkerd-await: the kubelet starts the next container (the app) only
+    // after this hook returns, so the app's first request finds a ready proxy.
+    lifecycle: { postStart: { exec: { command: [...r.awaitCommand] } } },
     readinessProbe: { httpGet: { path: '/ready', port: PORTS.proxyAdmin }, initialDelaySeconds: 1, periodSeconds: 2, failureThreshold: 3 },
     livenessProbe: { httpGet: { path: '/live', port: PORTS.proxyAdmin }, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3 },
     securityContext: {

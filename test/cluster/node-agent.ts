@@ -112,6 +112,7 @@ export interface ContainerSpec {
   volumeMounts?: { name: string; mountPath: string; subPath?: string; readOnly?: boolean }[];
   readinessProbe?: Probe;
   securityContext?: { runAsUser?: number; runAsGroup?: number };
+  lifecycle?: { postStart?: { exec?: { command?: string[] } } };
 }
 
 interface KeyToPath {
@@ -901,6 +902,18 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
     }
   }
 
+  async function runPostStart(rt: PodRuntime, run: ContainerRun, command: string[]): Promise<void> {
+    try {
+      const spec: ContainerSpec = { ...run.spec, command, args: [] };
+      const { env, argv, cwd } = containerEnvAndArgv(rt, spec, await resolveEnv(rt, spec));
+      const hookRun: ContainerRun = { ...run, spec: { ...spec, name: `${run.spec.name}-poststart` } };
+      const { code } = await waitExit(spawnContainer(rt, hookRun, env, argv, cwd));
+      if (code !== 0) note(`${rt.key}: postStart of ${run.spec.name} exited ${code}`);
+    } catch (err) {
+      note(`${rt.key}: postStart of ${run.spec.name}: ${(err as Error).message}`);
+    }
+  }
+
   async function superviseMain(rt: PodRuntime, run: ContainerRun): Promise<void> {
     for (let attempt = 0; !rt.stopping && !stopped; attempt++) {
       let child: ChildProcess;
@@ -1093,7 +1106,16 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
       rt.phase = 'Running';
       report(rt);
       void readinessLoop(rt);
-      await Promise.all(rt.mains.map((run) => superviseMain(rt, run)));
+      // As the kubelet does: containers start in order, and a postStart hook
+      // must return before the next container starts (weft-proxy's holds the
+      // app until the proxy is ready).
+      const supervised: Promise<void>[] = [];
+      for (const run of rt.mains) {
+        supervised.push(superviseMain(rt, run));
+        const hook = run.spec.lifecycle?.postStart?.exec?.command;
+        if (hook !== undefined && hook.length > 0) await runPostStart(rt, run, hook);
+      }
+      await Promise.all(supervised);
     } catch (err) {
       note(`${rt.key}: ${(err as Error).message}`);
     }
