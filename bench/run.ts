@@ -21,7 +21,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   childPids,
   cpuSeconds,
@@ -219,13 +219,9 @@ function machine(): Record<string, string | number> {
     // os.release() will do
   }
   const ver = (cmd: string, args: string[], re: RegExp): string => {
-    try {
-      const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      return re.exec(out)?.[1] ?? '?';
-    } catch (err) {
-      const out = String((err as { stderr?: string }).stderr ?? '');
-      return re.exec(out)?.[1] ?? '?';
-    }
+    // wrk -v exits 1; nginx -v writes to stderr: read both streams, whatever the exit code.
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    return re.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`)?.[1] ?? '?';
   };
   let commit = '?';
   try {
@@ -482,7 +478,9 @@ async function main(): Promise<void> {
       if (n !== undefined) {
         const np50 = n.latencyMs.p50 - d.latencyMs.p50;
         const np99 = n.latencyMs.p99 - d.latencyMs.p99;
-        f.deltaRatioToNginx = { p50: f.deltaOverDirectMs.p50 / np50, p99: f.deltaOverDirectMs.p99 / np99 };
+        // A ratio to an added latency that is nil (or negative: noise) says nothing.
+        const ratio = (x: number, ref: number): number => (ref > 0.05 ? x / ref : NaN);
+        f.deltaRatioToNginx = { p50: ratio(f.deltaOverDirectMs.p50, np50), p99: ratio(f.deltaOverDirectMs.p99, np99) };
       }
     }
     results.latency[String(rate)] = byScenario;
