@@ -111,7 +111,8 @@ export async function writeCaFiles(dir: string, material: CaMaterial, options?: 
   await writeAtomic(dir, CA_FILES.issuer, material.issuerPem, CERT_MODE);
 }
 
-function issuerNeedsRenewal(issuerPem: string | undefined, now: number, renewBeforeMs: number): boolean {
+/** Whether the issuer is missing or has less than `renewBeforeMs` left. Throws WEFT_ERR_CA_INVALID if it cannot be parsed. */
+export function issuerNeedsRenewal(issuerPem: string | undefined, now: number, renewBeforeMs: number): boolean {
   if (issuerPem === undefined) return true;
   let notAfter: number;
   try {

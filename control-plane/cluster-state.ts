@@ -229,6 +229,19 @@ export function compareStrings(a: string, b: string): number {
  * holding the same objects serialise identically (the sources compare them
  * before emitting).
  */
+/** Numeric order for dotted IPv4 addresses, string order otherwise. */
+export function compareIp(a: string, b: string): number {
+  const pa = a.split('.');
+  const pb = b.split('.');
+  if (pa.length === 4 && pb.length === 4) {
+    for (let i = 0; i < 4; i++) {
+      const d = Number(pa[i]) - Number(pb[i]);
+      if (d !== 0 && !Number.isNaN(d)) return d;
+    }
+  }
+  return compareStrings(a, b);
+}
+
 export function sortClusterState(s: ClusterState): ClusterState {
   return {
     namespaces: [...s.namespaces].sort((a, b) => compareStrings(a.name, b.name)),

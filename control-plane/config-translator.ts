@@ -46,6 +46,7 @@ import {
   type RouteMatch,
   type ServiceEndpoints,
   type TrafficSplit,
+  compareIp,
 } from './cluster-state.ts';
 import { resolveTargetPort } from './endpoints-from-pods.ts';
 
@@ -243,18 +244,6 @@ function compareEndpoints(a: Endpoint, b: Endpoint): number {
   return compareIp(a.address, b.address) || a.port - b.port;
 }
 
-/** Numeric order for dotted IPv4 addresses, string order otherwise. */
-function compareIp(a: string, b: string): number {
-  const pa = a.split('.');
-  const pb = b.split('.');
-  if (pa.length === 4 && pb.length === 4) {
-    for (let i = 0; i < 4; i++) {
-      const d = Number(pa[i]) - Number(pb[i]);
-      if (d !== 0 && !Number.isNaN(d)) return d;
-    }
-  }
-  return compareStrings(a, b);
-}
 
 /** The most frequent number, the smallest on a tie; undefined for none. */
 function mostCommon(values: readonly number[]): number | undefined {

@@ -17,9 +17,8 @@
 // and written back (optimistic concurrency on resourceVersion). A Secret
 // written by `weft install` without the anchor key is used as is. The
 // ConfigMap is created, or rewritten when it does not hold the anchor.
-import { X509Certificate } from 'node:crypto';
 import { WeftError } from '../proto/errors.ts';
-import { CA_FILES, DEFAULT_ISSUER_RENEW_BEFORE_MS, type LoadedCa } from './ca-store.ts';
+import { CA_FILES, DEFAULT_ISSUER_RENEW_BEFORE_MS, issuerNeedsRenewal, type LoadedCa } from './ca-store.ts';
 import { checkCaMaterial, checkTrustDomain, createCaMaterial, renewIssuer, type CaMaterial } from './ca-material.ts';
 import { kubeApiError, type KubeClient } from './kube-client.ts';
 
@@ -87,17 +86,6 @@ export function pemCertificates(bundle: string): string[] {
   return [...bundle.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => m[0].replace(/\r/g, '').trim());
 }
 
-function issuerExpiresSoon(issuerPem: string | undefined, now: number, before: number): boolean {
-  if (issuerPem === undefined) return true;
-  let notAfter: number;
-  try {
-    notAfter = new X509Certificate(issuerPem).validToDate.getTime();
-  } catch (cause) {
-    throw new WeftError('WEFT_ERR_CA_INVALID', 'issuer: cannot parse certificate', { cause });
-  }
-  return notAfter - now < before;
-}
-
 export async function loadOrCreateKubeCa(opts: KubeCaStoreOptions): Promise<LoadedCa> {
   checkTrustDomain(opts.trustDomain);
   const ns = encodeURIComponent(opts.namespace ?? DEFAULT_CONTROL_PLANE_NAMESPACE);
@@ -142,7 +130,7 @@ export async function loadOrCreateKubeCa(opts: KubeCaStoreOptions): Promise<Load
     }
     const renew =
       files.anchorKeyPem !== undefined &&
-      issuerExpiresSoon(files.issuerPem, opts.now, opts.issuerRenewBeforeMs ?? DEFAULT_ISSUER_RENEW_BEFORE_MS);
+      issuerNeedsRenewal(files.issuerPem, opts.now, opts.issuerRenewBeforeMs ?? DEFAULT_ISSUER_RENEW_BEFORE_MS);
     if (renew) {
       const material = renewIssuer(
         { anchorPem: files.anchorPem, anchorKeyPem: files.anchorKeyPem },

@@ -33,6 +33,7 @@ import {
   type ServicePortSpec,
   type TrafficSplit,
   type Workload,
+  compareIp,
 } from './cluster-state.ts';
 import { resolveHttpRouteGroup, resolveTrafficSplit, smiVersion, TRAFFIC_SPLIT_GROUP } from './split-resolve.ts';
 
@@ -179,18 +180,6 @@ export function mergeEndpointGroups(groups: readonly ServiceEndpoints[]): Servic
   return out;
 }
 
-/** Numeric order for IPv4, string order otherwise. */
-function compareIp(a: string, b: string): number {
-  const pa = a.split('.');
-  const pb = b.split('.');
-  if (pa.length === 4 && pb.length === 4) {
-    for (let i = 0; i < 4; i++) {
-      const d = Number(pa[i]) - Number(pb[i]);
-      if (d !== 0 && !Number.isNaN(d)) return d;
-    }
-  }
-  return compareStrings(a, b);
-}
 
 function containerPorts(containers: readonly unknown[]): ContainerPort[] {
   const out: ContainerPort[] = [];

@@ -10,21 +10,10 @@ import type { AdmissionAnswer, AdmissionResponse } from './admission-errors.ts';
 import { admissionReview, TEST_OPTIONS } from './admission-test-fixtures.ts';
 import { applyPatch, type JsonPatchOp } from './json-patch.ts';
 import { StaticNamespaceLookup } from './namespace-lookup.ts';
+import { mulberry32 as prng } from '../test/harness/seeded-random.ts';
 
 const SEED = Number(process.env.WEFT_FUZZ_SEED ?? 20261101);
 const RUNS = Number(process.env.WEFT_FUZZ_RUNS ?? 2000);
-
-/** mulberry32: a small, fast, seedable PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = ReturnType<typeof prng>;
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;

@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEndpointBalancer, endpointKey, type EndpointBalancer } from './endpoint-choice.ts';
-
-/** Small deterministic PRNG (mulberry32) returning numbers in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../test/harness/seeded-random.ts';
 
 /** Serves `n` sequential requests, one every `stepMs`, each taking latency(key, now). */
 function simulate(

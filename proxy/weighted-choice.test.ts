@@ -2,18 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { WeightedBackend } from '../proto/mesh.ts';
 import { WeftError } from '../proto/errors.ts';
 import { chooseWeighted, compileSplit } from './weighted-choice.ts';
-
-/** Small deterministic PRNG (mulberry32) returning numbers in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../test/harness/seeded-random.ts';
 
 function b(service: string, weight: number): WeightedBackend {
   return { service, weight, port: 0 };
