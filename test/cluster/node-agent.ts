@@ -866,25 +866,42 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
     while (Date.now() < until && !rt.stopping && !stopped) await sleep(100);
   }
 
+  /**
+   * Starts the container once and waits for it to exit. Undefined when it could
+   * not be started (its waiting state says why; the caller backs off).
+   */
+  async function runOnce(
+    rt: PodRuntime,
+    run: ContainerRun,
+    what: string,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined> {
+    let child: ChildProcess;
+    try {
+      const { env, argv, cwd } = containerEnvAndArgv(rt, run.spec, await resolveEnv(rt, run.spec));
+      child = spawnContainer(rt, run, env, argv, cwd);
+    } catch (err) {
+      run.state = { waiting: { reason: err instanceof NotYet ? 'CreateContainerConfigError' : 'CreateContainerError', message: (err as Error).message } };
+      if (!(err instanceof NotYet)) note(`${rt.key}: ${what} ${run.spec.name}: ${(err as Error).message}`);
+      report(rt);
+      return undefined;
+    }
+    run.child = child;
+    run.startedAt = now();
+    run.state = { running: { startedAt: run.startedAt } };
+    report(rt);
+    const exit = await waitExit(child);
+    run.child = undefined;
+    return exit;
+  }
+
   async function runInit(rt: PodRuntime, run: ContainerRun): Promise<void> {
     for (let attempt = 0; !rt.stopping && !stopped; attempt++) {
-      let child: ChildProcess;
-      try {
-        const { env, argv, cwd } = containerEnvAndArgv(rt, run.spec, await resolveEnv(rt, run.spec));
-        child = spawnContainer(rt, run, env, argv, cwd);
-      } catch (err) {
-        run.state = { waiting: { reason: err instanceof NotYet ? 'CreateContainerConfigError' : 'CreateContainerError', message: (err as Error).message } };
-        if (!(err instanceof NotYet)) note(`${rt.key}: init container ${run.spec.name}: ${(err as Error).message}`);
-        report(rt);
+      const exit = await runOnce(rt, run, 'init container');
+      if (exit === undefined) {
         await backoff(rt, attempt);
         continue;
       }
-      run.child = child;
-      run.startedAt = now();
-      run.state = { running: { startedAt: run.startedAt } };
-      report(rt);
-      const { code, signal } = await waitExit(child);
-      run.child = undefined;
+      const { code, signal } = exit;
       const exitCode = code ?? 128;
       run.state = {
         terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt: run.startedAt, finishedAt: now(), ...(signal !== null ? { signal: 9 } : {}) },
@@ -916,23 +933,12 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
 
   async function superviseMain(rt: PodRuntime, run: ContainerRun): Promise<void> {
     for (let attempt = 0; !rt.stopping && !stopped; attempt++) {
-      let child: ChildProcess;
-      try {
-        const { env, argv, cwd } = containerEnvAndArgv(rt, run.spec, await resolveEnv(rt, run.spec));
-        child = spawnContainer(rt, run, env, argv, cwd);
-      } catch (err) {
-        run.state = { waiting: { reason: err instanceof NotYet ? 'CreateContainerConfigError' : 'CreateContainerError', message: (err as Error).message } };
-        if (!(err instanceof NotYet)) note(`${rt.key}: container ${run.spec.name}: ${(err as Error).message}`);
-        report(rt);
+      const exit = await runOnce(rt, run, 'container');
+      if (exit === undefined) {
         await backoff(rt, attempt);
         continue;
       }
-      run.child = child;
-      run.startedAt = now();
-      run.state = { running: { startedAt: run.startedAt } };
-      report(rt);
-      const { code, signal } = await waitExit(child);
-      run.child = undefined;
+      const { code, signal } = exit;
       run.ready = false;
       const finished: ContainerState = {
         terminated: { exitCode: code ?? 137, reason: code === 0 ? 'Completed' : 'Error', startedAt: run.startedAt, finishedAt: now(), ...(signal !== null ? { signal: 9 } : {}) },
