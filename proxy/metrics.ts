@@ -2,10 +2,16 @@
 // labels and buckets as the Linkerd proxy's (DESIGN.md, Metrics), so existing
 // dashboards and Flagger's `linkerd` provider work unchanged.
 //
-// Hot path: label sets are resolved once per target (direction + authority +
-// peer) and once per status code, then reused; a request costs a few
-// increments, no label-object hashing.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+// Hot path: plain arithmetic. A target (direction + authority + peer) keeps
+// its request count, and per status code its response count and latency
+// histogram, in its own fields; the tcp_* counters likewise per label set.
+// prom-client's Counter/Histogram would hash the label object on every
+// increment; instead the per-request metrics are ScrapedMetric objects that the
+// Registry renders like its own, reading the fields only at scrape time. The
+// exposition is the one prom-client's Counter/Gauge/Histogram would give for
+// the same increments: same names, label names and order, series in
+// first-increment order, cumulative `_bucket` lines then `+Inf`, `_sum`, `_count`.
+import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 
 export const LATENCY_BUCKETS_MS = [
   1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000,
@@ -41,43 +47,230 @@ const TARGET_LABELS = [
   'client_id',
 ] as const;
 
-interface StatusChildren {
-  response: { inc(): void };
-  latency: { observe(v: number): void };
+/** A label set as rendered: keys in insertion order. */
+type Labels = Readonly<Record<string, string | number | undefined>>;
+
+/** One sample as prom-client's Registry reads it (registry.js getMetricsAsString). */
+export interface Sample {
+  labels: Labels;
+  value: number;
+  /** The line's name when it is not the metric's (histogram _bucket, _sum, _count). */
+  metricName?: string;
+  /** Labels rendered after `labels` (a histogram series' own labels; the Registry caches their text per object). */
+  sharedLabels?: Labels;
 }
 
-/** Counters of one target, with per-status children cached. */
-export class TargetMetrics {
-  readonly #metrics: ProxyMetrics;
-  readonly #labels: TargetLabels;
-  readonly #request: { inc(): void };
-  readonly #byStatus = new Map<string, StatusChildren>();
+export type MetricType = 'counter' | 'gauge' | 'histogram';
 
-  constructor(metrics: ProxyMetrics, labels: TargetLabels) {
-    this.#metrics = metrics;
-    this.#labels = labels;
-    this.#request = metrics.requestTotal.labels(labels);
+/** What Registry.getMetricsAsJSON() and metric.get() return. */
+export interface MetricSnapshot {
+  name: string;
+  help: string;
+  type: MetricType;
+  aggregator: 'sum';
+  values: Sample[];
+}
+
+/**
+ * A metric that a prom-client Registry renders like its own Counter, Gauge or
+ * Histogram: the Registry reads name, help, type, aggregator and
+ * getForPromString() (falling back to get()). The values live elsewhere, in
+ * plain fields; `samples` reads them at scrape time.
+ */
+export class ScrapedMetric {
+  // Mutable: an OpenMetrics registry renames counters in place.
+  name: string;
+  readonly help: string;
+  readonly type: MetricType;
+  readonly aggregator = 'sum' as const;
+  readonly #samples: (forPromString: boolean) => Sample[];
+  readonly #reset: () => void;
+
+  constructor(o: {
+    registry: Registry;
+    name: string;
+    help: string;
+    type: MetricType;
+    /** forPromString: histogram series' labels as sharedLabels (as prom-client does); else merged into labels. */
+    samples: (forPromString: boolean) => Sample[];
+    reset: () => void;
+  }) {
+    this.name = o.name;
+    this.help = o.help;
+    this.type = o.type;
+    this.#samples = o.samples;
+    this.#reset = o.reset;
+    // The Registry only stores it and calls the methods above and reset().
+    o.registry.registerMetric(this as unknown as Metric);
+  }
+
+  /** Samples with their full labels, as prom-client's metric.get(). */
+  async get(): Promise<MetricSnapshot> {
+    return this.#snapshot(false);
+  }
+
+  /** Used by Registry.metrics(): histogram labels as sharedLabels, whose text the Registry caches. */
+  async getForPromString(): Promise<MetricSnapshot> {
+    return this.#snapshot(true);
+  }
+
+  /** Registry.resetMetrics(): zeroes every value (series stay). */
+  reset(): void {
+    this.#reset();
+  }
+
+  #snapshot(forPromString: boolean): MetricSnapshot {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.#samples(forPromString) };
+  }
+}
+
+/** One counter or gauge series. */
+export class Series {
+  readonly labels: Labels;
+  value = 0;
+  constructor(labels: Labels) {
+    this.labels = labels;
+  }
+}
+
+const BUCKET_LABELS: readonly Labels[] = [...LATENCY_BUCKETS_MS.map((le) => ({ le })), { le: '+Inf' }];
+const NO_LABELS: Labels = {};
+
+/** One response_latency_ms series: counts per bucket (not cumulative), sum and count. */
+export class LatencyHistogram {
+  readonly labels: Labels;
+  readonly buckets = new Float64Array(LATENCY_BUCKETS_MS.length);
+  sum = 0;
+  count = 0;
+
+  constructor(labels: Labels) {
+    this.labels = labels;
+  }
+
+  /** As prom-client's observe: the first bucket with value <= bound; above the last bound only +Inf (count). */
+  observe(ms: number): void {
+    if (!Number.isFinite(ms)) return;
+    const bounds = LATENCY_BUCKETS_MS;
+    for (let i = 0; i < bounds.length; i++) {
+      if (ms <= (bounds[i] as number)) {
+        (this.buckets[i] as number)++;
+        break;
+      }
+    }
+    this.sum += ms;
+    this.count++;
+  }
+
+  reset(): void {
+    this.buckets.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
+}
+
+function counterSamples(series: readonly Series[]): Sample[] {
+  return series.map((s) => ({ labels: s.labels, value: s.value }));
+}
+
+function histogramSamples(name: string, series: readonly LatencyHistogram[], forPromString: boolean): Sample[] {
+  const bucket = `${name}_bucket`;
+  const out: Sample[] = [];
+  for (const h of series) {
+    const own = h.labels;
+    const line = (labels: Labels, value: number, metricName: string): Sample =>
+      forPromString ? { labels, sharedLabels: own, value, metricName } : { labels: { ...labels, ...own }, value, metricName };
+    let acc = 0;
+    for (let i = 0; i < h.buckets.length; i++) {
+      acc += h.buckets[i] as number;
+      out.push(line(BUCKET_LABELS[i] as Labels, acc, bucket));
+    }
+    out.push(line(BUCKET_LABELS[LATENCY_BUCKETS_MS.length] as Labels, h.count, bucket));
+    out.push(line(NO_LABELS, h.sum, `${name}_sum`));
+    out.push(line(NO_LABELS, h.count, `${name}_count`));
+  }
+  return out;
+}
+
+/** response_total of one status (and error code) of a target, with the latency series of that status. */
+interface StatusCounters {
+  readonly response: Series;
+  readonly latency: LatencyHistogram;
+}
+
+/** Series in first-increment order (the order prom-client renders them in), per metric. */
+interface SeriesOrder {
+  readonly requests: TargetMetrics[];
+  readonly responses: Series[];
+  readonly latencies: LatencyHistogram[];
+}
+
+/** The counters of one target, in plain fields. */
+export class TargetMetrics {
+  readonly labels: TargetLabels;
+  /** request_total. */
+  requests = 0;
+  readonly #order: SeriesOrder;
+  /** Whether request_total lists it yet (prom-client shows a series from its first increment). */
+  #listed = false;
+  /** Per status code, responses the upstream (or app) gave. */
+  readonly #byStatus = new Map<number, StatusCounters>();
+  /** Per `${status}/${error}`, responses the proxy itself gave (rare). */
+  readonly #byError = new Map<string, StatusCounters>();
+  /** Per status code: the latency series, shared by a status's responses with and without error code. */
+  readonly #latency = new Map<number, LatencyHistogram>();
+
+  constructor(order: SeriesOrder, labels: TargetLabels) {
+    this.#order = order;
+    this.labels = labels;
   }
 
   request(): void {
-    this.#request.inc();
+    this.requests++;
+    if (!this.#listed) {
+      this.#listed = true;
+      this.#order.requests.push(this);
+    }
   }
 
   /** Records one response. `error` is the Weft error code when the proxy itself answered. */
   response(status: number, latencyMs: number, error = ''): void {
-    const key = error === '' ? String(status) : `${status}/${error}`;
-    let c = this.#byStatus.get(key);
-    if (c === undefined) {
-      const status_code = String(status);
-      const classification = status >= 500 || status === 0 ? 'failure' : 'success';
-      c = {
-        response: this.#metrics.responseTotal.labels({ ...this.#labels, status_code, classification, error }),
-        latency: this.#metrics.responseLatency.labels({ ...this.#labels, status_code }),
-      };
-      this.#byStatus.set(key, c);
-    }
-    c.response.inc();
+    const c = (error === '' ? this.#byStatus.get(status) : this.#byError.get(`${status}/${error}`)) ?? this.#add(status, error);
+    c.response.value++;
     c.latency.observe(latencyMs);
+  }
+
+  /** response_total for this status and error code. */
+  responses(status: number, error = ''): number {
+    return (error === '' ? this.#byStatus.get(status) : this.#byError.get(`${status}/${error}`))?.response.value ?? 0;
+  }
+
+  /** The latency histogram of this status code (all error codes), if any response had it. */
+  latency(status: number): LatencyHistogram | undefined {
+    return this.#latency.get(status);
+  }
+
+  #add(status: number, error: string): StatusCounters {
+    const status_code = String(status);
+    const classification = status >= 500 || status === 0 ? 'failure' : 'success';
+    let latency = this.#latency.get(status);
+    if (latency === undefined) {
+      latency = new LatencyHistogram({ ...this.labels, status_code });
+      this.#latency.set(status, latency);
+      this.#order.latencies.push(latency);
+    }
+    const c: StatusCounters = { response: new Series({ ...this.labels, status_code, classification, error }), latency };
+    this.#order.responses.push(c.response);
+    if (error === '') this.#byStatus.set(status, c);
+    else this.#byError.set(`${status}/${error}`, c);
+    return c;
+  }
+
+  /** Zeroes the values (Registry.resetMetrics()). */
+  reset(): void {
+    this.requests = 0;
+    for (const c of this.#byStatus.values()) c.response.value = 0;
+    for (const c of this.#byError.values()) c.response.value = 0;
+    for (const h of this.#latency.values()) h.reset();
   }
 }
 
@@ -88,51 +281,97 @@ export type ConnLabels = {
   tls: 'true' | 'false';
 };
 
+/** The tcp_* values of one label set. */
+class ConnCounters {
+  readonly open: Series;
+  readonly openNow: Series;
+  readonly close: Series;
+  readonly read: Series;
+  readonly write: Series;
+  /** Whether the metrics list it yet: tcp_open_* from its first open, the others from its first close. */
+  opened = false;
+  closed = false;
+  constructor(l: ConnLabels) {
+    const labels = { direction: l.direction, peer: l.peer, tls: l.tls };
+    this.open = new Series(labels);
+    this.openNow = new Series(labels);
+    this.close = new Series(labels);
+    this.read = new Series(labels);
+    this.write = new Series(labels);
+  }
+}
+
+/** A key for the owner cache: one slot per direction and tls. */
+type Slots = [TargetMetrics?, TargetMetrics?, TargetMetrics?, TargetMetrics?];
+
 export class ProxyMetrics {
   readonly registry = new Registry();
-  readonly requestTotal: Counter<string>;
-  readonly responseTotal: Counter<string>;
-  readonly responseLatency: Histogram<string>;
-  readonly tcpOpenTotal: Counter<string>;
-  readonly tcpCloseTotal: Counter<string>;
-  readonly tcpOpenConnections: Gauge<string>;
-  readonly tcpReadBytes: Counter<string>;
-  readonly tcpWriteBytes: Counter<string>;
+  readonly requestTotal: ScrapedMetric;
+  readonly responseTotal: ScrapedMetric;
+  readonly responseLatency: ScrapedMetric;
+  readonly tcpOpenTotal: ScrapedMetric;
+  readonly tcpCloseTotal: ScrapedMetric;
+  readonly tcpOpenConnections: ScrapedMetric;
+  readonly tcpReadBytes: ScrapedMetric;
+  readonly tcpWriteBytes: ScrapedMetric;
   readonly certExpiration: Gauge<string>;
   readonly certRefresh: Counter<string>;
   readonly configVersion: Gauge<string>;
+  readonly #order: SeriesOrder = { requests: [], responses: [], latencies: [] };
+  readonly #opened: ConnCounters[] = [];
+  readonly #closed: ConnCounters[] = [];
+  readonly #conns: (ConnCounters | undefined)[] = [];
   readonly #targets = new Map<string, TargetMetrics>();
-  readonly #byOwner = new WeakMap<object, Map<string, TargetMetrics>>();
+  readonly #byOwner = new WeakMap<object, Map<string, Map<string, Slots>>>();
   readonly #maxTargets: number;
 
   constructor(options: { maxTargets?: number } = {}) {
     this.#maxTargets = options.maxTargets ?? 10_000;
-    const registers = [this.registry];
-    this.requestTotal = new Counter({
+    const registry = this.registry;
+    const resetTargets = (): void => {
+      for (const t of this.#targets.values()) t.reset();
+    };
+    this.requestTotal = new ScrapedMetric({
+      registry,
       name: 'request_total',
       help: 'Total count of HTTP requests.',
-      labelNames: TARGET_LABELS,
-      registers,
+      type: 'counter',
+      samples: () => this.#order.requests.map((t) => ({ labels: t.labels, value: t.requests })),
+      reset: resetTargets,
     });
-    this.responseTotal = new Counter({
+    this.responseTotal = new ScrapedMetric({
+      registry,
       name: 'response_total',
       help: 'Total count of HTTP responses.',
-      labelNames: [...TARGET_LABELS, 'status_code', 'classification', 'error'],
-      registers,
+      type: 'counter',
+      samples: () => counterSamples(this.#order.responses),
+      reset: resetTargets,
     });
-    this.responseLatency = new Histogram({
+    this.responseLatency = new ScrapedMetric({
+      registry,
       name: 'response_latency_ms',
       help: 'Elapsed times between a request being received and its response headers being sent, in milliseconds.',
-      labelNames: [...TARGET_LABELS, 'status_code'],
-      buckets: LATENCY_BUCKETS_MS,
-      registers,
+      type: 'histogram',
+      samples: (forPromString) => histogramSamples('response_latency_ms', this.#order.latencies, forPromString),
+      reset: resetTargets,
     });
-    const connLabels = ['direction', 'peer', 'tls'];
-    this.tcpOpenTotal = new Counter({ name: 'tcp_open_total', help: 'Total count of opened connections.', labelNames: connLabels, registers });
-    this.tcpCloseTotal = new Counter({ name: 'tcp_close_total', help: 'Total count of closed connections.', labelNames: connLabels, registers });
-    this.tcpOpenConnections = new Gauge({ name: 'tcp_open_connections', help: 'Number of currently-open connections.', labelNames: connLabels, registers });
-    this.tcpReadBytes = new Counter({ name: 'tcp_read_bytes_total', help: 'Total count of bytes read from peers.', labelNames: connLabels, registers });
-    this.tcpWriteBytes = new Counter({ name: 'tcp_write_bytes_total', help: 'Total count of bytes written to peers.', labelNames: connLabels, registers });
+    const conn = (name: string, help: string, type: MetricType, order: ConnCounters[], pick: (c: ConnCounters) => Series): ScrapedMetric =>
+      new ScrapedMetric({
+        registry,
+        name,
+        help,
+        type,
+        samples: () => counterSamples(order.map(pick)),
+        reset: () => {
+          for (const c of this.#conns) if (c !== undefined) pick(c).value = 0;
+        },
+      });
+    this.tcpOpenTotal = conn('tcp_open_total', 'Total count of opened connections.', 'counter', this.#opened, (c) => c.open);
+    this.tcpCloseTotal = conn('tcp_close_total', 'Total count of closed connections.', 'counter', this.#closed, (c) => c.close);
+    this.tcpOpenConnections = conn('tcp_open_connections', 'Number of currently-open connections.', 'gauge', this.#opened, (c) => c.openNow);
+    this.tcpReadBytes = conn('tcp_read_bytes_total', 'Total count of bytes read from peers.', 'counter', this.#closed, (c) => c.read);
+    this.tcpWriteBytes = conn('tcp_write_bytes_total', 'Total count of bytes written to peers.', 'counter', this.#closed, (c) => c.write);
+    const registers = [registry];
     this.certExpiration = new Gauge({
       name: 'identity_cert_expiration_timestamp_seconds',
       help: 'Time when this proxy\'s current mTLS identity certificate will expire (in seconds since the UNIX epoch).',
@@ -151,48 +390,82 @@ export class ProxyMetrics {
     });
   }
 
-  /** The cached metrics of one target. Beyond maxTargets, new label sets share one overflow target. */
+  /**
+   * The metrics of one target, deduplicated by label values. Beyond
+   * maxTargets, new label sets share one overflow target per direction and tls
+   * (authority "overflow", no other labels).
+   */
   target(labels: TargetLabels): TargetMetrics {
-    const key = TARGET_LABELS.map((l) => labels[l] ?? '').join('\u0000');
-    let t = this.#targets.get(key);
-    if (t === undefined) {
-      if (this.#targets.size >= this.#maxTargets) {
-        return this.target({ direction: labels.direction, authority: 'overflow', tls: labels.tls });
-      }
-      t = new TargetMetrics(this, labels);
-      this.#targets.set(key, t);
-    }
+    const key = targetKey(labels);
+    const t = this.#targets.get(key);
+    if (t !== undefined) return t;
+    if (this.#targets.size < this.#maxTargets) return this.#add(key, labels);
+    const overflow: TargetLabels = { direction: labels.direction, authority: 'overflow', tls: labels.tls };
+    const overflowKey = targetKey(overflow);
+    return this.#targets.get(overflowKey) ?? this.#add(overflowKey, overflow);
+  }
+
+  #add(key: string, labels: TargetLabels): TargetMetrics {
+    const t = new TargetMetrics(this.#order, labels);
+    this.#targets.set(key, t);
     return t;
   }
 
   /**
-   * The hot-path lookup: targets cached per owner object (a compiled endpoint
-   * or service, which lives as long as its config) and a short key, so a
-   * request builds no label object once its target has been seen.
+   * The hot-path lookup: the target already seen for this owner (a compiled
+   * endpoint, backend, service or config, which lives as long as its config),
+   * direction, authority, tls and client ID, or undefined. Allocates nothing.
    */
-  cached(owner: object, key: string, labels: () => TargetLabels): TargetMetrics {
-    let m = this.#byOwner.get(owner);
-    if (m === undefined) {
-      m = new Map();
-      this.#byOwner.set(owner, m);
+  lookup(owner: object, direction: Direction, authority: string, tls: boolean, clientId: string): TargetMetrics | undefined {
+    return this.#byOwner.get(owner)?.get(authority)?.get(clientId)?.[slotOf(direction, tls)];
+  }
+
+  /** Caches for lookup() the target of these labels (see target()). */
+  remember(owner: object, direction: Direction, authority: string, tls: boolean, clientId: string, labels: TargetLabels): TargetMetrics {
+    let byAuthority = this.#byOwner.get(owner);
+    if (byAuthority === undefined) {
+      byAuthority = new Map();
+      this.#byOwner.set(owner, byAuthority);
     }
-    let t = m.get(key);
-    if (t === undefined) {
-      t = this.target(labels());
-      m.set(key, t);
+    let byClient = byAuthority.get(authority);
+    if (byClient === undefined) {
+      byClient = new Map();
+      byAuthority.set(authority, byClient);
     }
+    let slots = byClient.get(clientId);
+    if (slots === undefined) {
+      slots = [];
+      byClient.set(clientId, slots);
+    }
+    const t = this.target(labels);
+    slots[slotOf(direction, tls)] = t;
     return t;
   }
 
   /** Counts a connection open now and its close, bytes included, when it closes. */
   trackConnection(socket: { bytesRead: number; bytesWritten: number; once(ev: 'close', f: () => void): unknown }, labels: ConnLabels): void {
-    this.tcpOpenTotal.inc(labels);
-    this.tcpOpenConnections.inc(labels);
+    const i = (labels.direction === 'inbound' ? 4 : 0) + (labels.peer === 'src' ? 2 : 0) + (labels.tls === 'true' ? 1 : 0);
+    let c = this.#conns[i];
+    if (c === undefined) {
+      c = new ConnCounters(labels);
+      this.#conns[i] = c;
+    }
+    const counters = c;
+    if (!counters.opened) {
+      counters.opened = true;
+      this.#opened.push(counters);
+    }
+    counters.open.value++;
+    counters.openNow.value++;
     socket.once('close', () => {
-      this.tcpCloseTotal.inc(labels);
-      this.tcpOpenConnections.dec(labels);
-      this.tcpReadBytes.inc(labels, socket.bytesRead);
-      this.tcpWriteBytes.inc(labels, socket.bytesWritten);
+      if (!counters.closed) {
+        counters.closed = true;
+        this.#closed.push(counters);
+      }
+      counters.close.value++;
+      counters.openNow.value--;
+      counters.read.value += socket.bytesRead;
+      counters.write.value += socket.bytesWritten;
     });
   }
 
@@ -200,4 +473,12 @@ export class ProxyMetrics {
     this.configVersion.reset();
     this.configVersion.set({ version }, 1);
   }
+}
+
+function targetKey(labels: TargetLabels): string {
+  return TARGET_LABELS.map((l) => labels[l] ?? '').join('\u0000');
+}
+
+function slotOf(direction: Direction, tls: boolean): 0 | 1 | 2 | 3 {
+  return direction === 'inbound' ? (tls ? 3 : 2) : tls ? 1 : 0;
 }

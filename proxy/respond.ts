@@ -29,11 +29,17 @@ export function labelsOf(ex: Exchange): TargetLabels {
   };
 }
 
-/** The metrics of an exchange's target, cached per compiled endpoint/service. */
+/**
+ * The metrics of an exchange's target, cached per compiled endpoint/service
+ * (or config), direction, authority, tls and client ID: once seen, a lookup
+ * that builds no key and no label object.
+ */
 export function targetOf(ex: Exchange, metrics: ProxyMetrics): TargetMetrics {
   const owner: object = ex.endpoint ?? ex.backend ?? ex.service ?? ex.config;
-  const key = `${ex.direction}|${ex.authority}|${ex.tls ? 1 : 0}|${ex.clientId}`;
-  return metrics.cached(owner, key, () => labelsOf(ex));
+  return (
+    metrics.lookup(owner, ex.direction, ex.authority, ex.tls, ex.clientId) ??
+    metrics.remember(owner, ex.direction, ex.authority, ex.tls, ex.clientId, labelsOf(ex))
+  );
 }
 
 export async function respond(
