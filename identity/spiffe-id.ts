@@ -140,9 +140,11 @@ export function identityMatcher(patterns: readonly string[], options?: { skipInv
     if (pattern.endsWith('/*')) prefixes.push(pattern.slice(0, -1));
     else exact.add(pattern);
   }
+  // An exact pattern was validated above, so an ID equal to one is valid:
+  // no parse. Only an ID under a prefix pattern is parsed (to refuse
+  // ".." or "//" segments below the prefix).
   return (id: string): boolean => {
-    if (!isSpiffeId(id)) return false;
     if (exact.has(id)) return true;
-    return prefixes.some((p) => id.startsWith(p));
+    return prefixes.some((p) => id.startsWith(p)) && isSpiffeId(id);
   };
 }

@@ -116,6 +116,9 @@ function hasEndpoints(s: CompiledService): boolean {
   return s.service.endpoints.length > 0;
 }
 
+/** Client IDs whose inbound verdict is remembered per compiled config. */
+const MAX_CACHED_VERDICTS = 1024;
+
 function compileInbound(policy: InboundPolicy): CompiledInbound {
   const allowed = policy.allowedIdentities;
   let matcher: (id: string) => boolean;
@@ -125,9 +128,22 @@ function compileInbound(policy: InboundPolicy): CompiledInbound {
     throw new WeftError('WEFT_ERR_CONFIG_INVALID', `inbound.allowedIdentities: ${(cause as Error).message}`, { cause });
   }
   const ports = policy.appPorts;
+  // A client's ID is fixed per connection and there are few of them: the
+  // verdict is remembered, so a request re-parses nothing. Bounded: a full
+  // cache starts over.
+  const verdicts = new Map<string, boolean>();
   return {
     policy,
-    allows: (id) => allowed.length === 0 || matcher(id),
+    allows(id) {
+      if (allowed.length === 0) return true;
+      let ok = verdicts.get(id);
+      if (ok === undefined) {
+        ok = matcher(id);
+        if (verdicts.size >= MAX_CACHED_VERDICTS) verdicts.clear();
+        verdicts.set(id, ok);
+      }
+      return ok;
+    },
     appPort(requested) {
       if (requested !== undefined && requested !== '') {
         const n = Number(requested);
