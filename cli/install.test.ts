@@ -250,26 +250,36 @@ describe('weft install rendering', () => {
     for (const bad of ['', 'GET POST', 'G(T']) expect(m.test(bad), bad).toBe(false);
   });
 
-  it("the Deployments run the image's files: each command's file exists, the Dockerfile copies its folder, and they use the given image", () => {
+  it("the Deployments run the image's files: the build of an existing source, compiled in the Dockerfile's build stage, with the given image", () => {
     const dockerfile = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8');
-    expect(dockerfile).toMatch(/^FROM node:24-slim$/m);
+    expect(dockerfile).toMatch(/^FROM node:24-slim AS build$/m);
+    expect(dockerfile).toMatch(/^RUN node deploy\/dist-build\.ts$/m);
+    expect(dockerfile).toMatch(/^COPY --from=build \/src\/dist\/ \.\/$/m);
     expect(dockerfile).toMatch(/apt-get install[^\n]*iptables/);
     const copied = [...dockerfile.matchAll(/^COPY (\S+)\/ \1\/$/gm)].map((m) => m[1]);
+    const build = JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
+    const compiled = build.include.map((g) => g.split('/')[0]);
+    const sourceOf = (file: string): string => String(file).replace(/^\/weft\//, '').replace(/\.js$/, '.ts');
     for (const dep of objects.filter((o) => o.kind === 'Deployment')) {
       const c = obj(((obj(obj(obj(dep['spec'])['template'])['spec'])['containers']) as Obj[])[0]);
       expect(c['image']).toBe('registry.example/weft:9.9.9');
-      const [node, file] = c['command'] as string[];
-      expect(node).toBe('node');
-      const rel = String(file).replace(/^\/weft\//, '');
+      const command = c['command'] as string[];
+      expect(command[0]).toBe('node');
+      expect(command.at(-1)).toMatch(/^\/weft\/.*\.js$/);
+      const rel = sourceOf(command.at(-1) ?? '');
       expect(existsSync(join(ROOT, rel)), rel).toBe(true);
       expect(copied).toContain(rel.split('/')[0]);
+      expect(compiled).toContain(rel.split('/')[0]);
       expect(obj(c['securityContext'])['runAsNonRoot']).toBe(true);
       expect(obj(obj(dep['spec'])['selector'])['matchLabels']).toEqual(
         Object.fromEntries(Object.entries(obj(obj(obj(dep['spec'])['template'])['metadata'])['labels'] as Obj).filter(([k]) => k === 'weft.dev/control-plane-component')),
       );
     }
     // The injected containers' commands (injector/patch.ts defaults) are in the image too.
-    for (const dir of ['proxy', 'injector', 'proto', 'identity']) expect(copied).toContain(dir);
+    for (const dir of ['proxy', 'injector', 'proto', 'identity']) {
+      expect(copied).toContain(dir);
+      expect(compiled).toContain(dir);
+    }
   });
 
   it("each Deployment's environment is what its main.ts reads (injector/main.ts, control-plane/main.ts)", () => {

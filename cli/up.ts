@@ -12,6 +12,7 @@ import { selectorMatches, type ClusterService, type Pod, type Workload } from '.
 import { newBootstrapToken, writeTokenFile } from '../control-plane/bootstrap-token-file.ts';
 import { CA_FILES } from '../control-plane/ca-store.ts';
 import { PORTS } from '../proto/mesh.ts';
+import { nodeArgs, RUNNING_EXTENSION, RUNNING_INSTALL_DIR } from '../proto/entry-points.ts';
 import { controlPlaneAddress, localPods, type LocalPod } from './local-pods.ts';
 import { ProcessSupervisor, type Supervised } from './process-supervisor.ts';
 
@@ -129,7 +130,7 @@ export async function up(o: UpOptions): Promise<LocalMesh> {
     name: 'control-plane',
     command: node,
     args: [
-      join(REPO_ROOT, 'control-plane', 'main.ts'),
+      ...nodeArgs(RUNNING_INSTALL_DIR, 'controlPlane', RUNNING_EXTENSION),
       '--source-dir', dir,
       '--pods-file', podsFile,
       '--tokens-file', tokensFile,
@@ -164,7 +165,7 @@ export async function up(o: UpOptions): Promise<LocalMesh> {
       name: `${pod.namespace}.${pod.name}.proxy`,
       command: node,
       args: [
-        join(REPO_ROOT, 'proxy', 'main.ts'),
+        ...nodeArgs(RUNNING_INSTALL_DIR, 'proxy', RUNNING_EXTENSION),
         '--control-plane', `${cpIp}:${PORTS.controlPlaneGrpc}`,
         '--trust-bundle', trustBundle,
         '--token-file', tokenFile,

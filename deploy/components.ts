@@ -1,9 +1,9 @@
 // The control plane and the injector as Kubernetes workloads: their
 // Deployments and Services, the Secrets and ConfigMap they read, and the
 // MutatingWebhookConfiguration that sends pod creations to the injector.
-// One image runs everything (deploy/Dockerfile); the Weft sources are in
-// /weft, so each container's command is `node /weft/<component>/main.ts`
-// and its settings are WEFT_* environment variables read by that main.ts.
+// One image runs everything (deploy/Dockerfile); the compiled build is in
+// /weft, so each container's command is `node /weft/<component>/main.js`
+// and its settings are WEFT_* environment variables read by that main.
 import {
   COMPONENT_LABEL,
   CONTROL_PLANE,
@@ -24,6 +24,7 @@ import {
   WEBHOOK_PATH,
 } from './names.ts';
 import type { KubeObject } from './objects.ts';
+import { nodeArgs } from '../proto/entry-points.ts';
 import type { CaMaterial } from '../control-plane/ca-material.ts';
 import type { InjectorTls } from './pki.ts';
 
@@ -118,7 +119,7 @@ export function controlPlaneDeployment(o: ComponentOptions): KubeObject {
     CONTROL_PLANE,
     o,
     {
-      command: ['node', `${IMAGE_INSTALL_DIR}/control-plane/main.ts`],
+      command: ['node', ...nodeArgs(IMAGE_INSTALL_DIR, 'controlPlane')],
       // No --source-dir: the control plane watches the cluster it runs in
       // (in-cluster ServiceAccount), keeps its CA in Secret weft-identity and
       // publishes the trust bundle in ConfigMap weft-trust-bundle, both in
@@ -151,7 +152,7 @@ export function injectorDeployment(o: ComponentOptions): KubeObject {
     INJECTOR,
     o,
     {
-      command: ['node', `${IMAGE_INSTALL_DIR}/injector/main.ts`],
+      command: ['node', ...nodeArgs(IMAGE_INSTALL_DIR, 'injector')],
       env: [
         env('WEFT_INJECTOR_ADDR', `0.0.0.0:${PORT.injectorWebhook}`),
         env('WEFT_INJECTOR_ADMIN_ADDR', `0.0.0.0:${INJECTOR_ADMIN_PORT}`),

@@ -42,7 +42,7 @@ export const SMI_VERSIONS = ['v1alpha1', 'v1alpha2', 'v1alpha3', 'v1alpha4'] as 
 /** The version etcd holds (conversion None: only the label differs). */
 export const SMI_STORAGE_VERSION = 'v1alpha4';
 
-/** Where the Weft sources live in the image (injector/patch.ts's installDir). */
+/** Where the build (dist/) lives in the image: injector/patch.ts's installDir. */
 export const IMAGE_INSTALL_DIR = '/weft';
 /** uid of the control plane and injector containers (non-root, not the proxy's 2102). */
 export const CONTROL_PLANE_UID = 2103;

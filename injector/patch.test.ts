@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { findWeftError } from '../proto/errors.ts';
 import { applyPatch, type JsonPatchOp } from './json-patch.ts';
 import { injectionPatch, type InjectOptions, type NamespaceMeta } from './patch.ts';
+import { PROXY_NODE_FLAGS } from '../proto/entry-points.ts';
 
 const OPTS: InjectOptions = { proxyImage: 'img:1', proxyVersion: '1.2.3' };
 const ENABLED: NamespaceMeta = { name: 'demo', annotations: { 'weft.dev/inject': 'enabled' } };
@@ -84,8 +85,8 @@ describe('injectionPatch', () => {
   it('takes images, install dir and commands from the options', () => {
     const out = injected(pod(), ENABLED, { ...OPTS, initImage: 'init:9', installDir: '/opt/weft/' });
     expect(out.spec.initContainers[0]?.image).toBe('init:9');
-    expect(out.spec.initContainers[0]?.command).toEqual(['node', '/opt/weft/injector/init-main.ts']);
-    expect(out.spec.containers[0]?.command).toEqual(['node', '/opt/weft/proxy/main.ts']);
+    expect(out.spec.initContainers[0]?.command).toEqual(['node', '/opt/weft/injector/init-main.js']);
+    expect(out.spec.containers[0]?.command).toEqual(['node', ...PROXY_NODE_FLAGS, '/opt/weft/proxy/main.js']);
     const custom = injected(pod(), ENABLED, { ...OPTS, proxyCommand: ['weft-proxy'], initCommand: ['weft-init'] });
     expect(custom.spec.containers[0]?.command).toEqual(['weft-proxy']);
     expect(custom.spec.initContainers[0]?.command).toEqual(['weft-init']);

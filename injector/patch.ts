@@ -21,6 +21,7 @@
 // metadata) are added whole; existing ones get members appended, so the patch
 // applies to exactly the object it was computed from.
 import { PORTS } from '../proto/mesh.ts';
+import { nodeArgs } from '../proto/entry-points.ts';
 import type { LogLevel } from '../proto/log.ts';
 import { formatWorkloadId, DEFAULT_TRUST_DOMAIN } from '../identity/spiffe-id.ts';
 import {
@@ -72,13 +73,13 @@ export interface InjectOptions {
   initImage?: string;
   /** Default IfNotPresent. */
   imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
-  /** Where the Weft sources live in the image; the commands below derive from it. Default /weft. */
+  /** Where Weft's compiled files live in the image (`npm run build`'s dist/); the commands below derive from it. Default /weft. */
   installDir?: string;
-  /** Default ['node', '<installDir>/proxy/main.ts']. */
+  /** Default ['node', ...PROXY_NODE_FLAGS, '<installDir>/proxy/main.js'] (proto/entry-points.ts). */
   proxyCommand?: readonly string[];
-  /** The proxy's postStart hook (holds the app until the proxy is ready). Default ['node', '<installDir>/proxy/await-ready.ts']. */
+  /** The proxy's postStart hook (holds the app until the proxy is ready). Default ['node', '<installDir>/proxy/await-ready.js']. */
   awaitCommand?: readonly string[];
-  /** Default ['node', '<installDir>/injector/init-main.ts']. */
+  /** Default ['node', '<installDir>/injector/init-main.js']. */
   initCommand?: readonly string[];
   /** The ConfigMap holding the trust bundle. Default weft-trust-bundle. */
   trustBundleConfigMap?: string;
@@ -303,9 +304,9 @@ function resolveOptions(o: InjectOptions): Resolved {
     proxyImage: o.proxyImage,
     initImage: o.initImage ?? o.proxyImage,
     pullPolicy: o.imagePullPolicy ?? 'IfNotPresent',
-    proxyCommand: o.proxyCommand ?? ['node', `${dir}/proxy/main.ts`],
-    awaitCommand: o.awaitCommand ?? ['node', `${dir}/proxy/await-ready.ts`],
-    initCommand: o.initCommand ?? ['node', `${dir}/injector/init-main.ts`],
+    proxyCommand: o.proxyCommand ?? ['node', ...nodeArgs(dir, 'proxy')],
+    awaitCommand: o.awaitCommand ?? ['node', ...nodeArgs(dir, 'awaitReady')],
+    initCommand: o.initCommand ?? ['node', ...nodeArgs(dir, 'init')],
     controlPlaneAddress: o.controlPlaneAddress ?? `weft-control-plane.${meshNs}.svc:${PORTS.controlPlaneGrpc}`,
     controlPlaneId: o.controlPlaneId ?? formatWorkloadId(trustDomain, meshNs, 'weft-control-plane'),
     trustDomain,

@@ -146,7 +146,7 @@ describeCluster('injector webhook on a real kube-apiserver (acceptance 2 and 3)'
     expect(stored.metadata.annotations?.['weft.dev/proxy-version']).toBe('0.1.0-test');
     expect(stored.metadata.annotations?.['kubectl.kubernetes.io/default-container']).toBe('app');
     const init = stored.spec.initContainers?.[0];
-    expect(init?.command).toEqual(['node', '/weft/injector/init-main.ts']);
+    expect(init?.command).toEqual(['node', '/weft/injector/init-main.js']);
     expect(init?.args).toEqual(['--inbound-port', '4143', '--outbound-port', '4140', '--proxy-uid', '2102', '--skip-inbound-ports', '4191']);
     expect(init?.securityContext?.capabilities?.add).toEqual(['NET_ADMIN', 'NET_RAW']);
     const proxy = stored.spec.containers[0];

@@ -29,8 +29,8 @@
 //         and its Endpoints name the host, as a Service fronting something
 //         outside the cluster would. The injector tells proxies to dial the
 //         control plane at <bridge address>:<port> (--control-plane) and
-//         that the Weft files are this checkout (--install-dir), so the
-//         injected commands run here.
+//         that the Weft files are this checkout's build (dist/, as in the
+//         image; --install-dir), so the injected commands run here.
 //   - Pods of demo: bound and run by the test kubelet; weft-init's iptables
 //     rules, the proxy (uid 2102) and the app are real processes in the
 //     pod's network namespace; the projected token comes from TokenRequest.
@@ -50,6 +50,8 @@ import { startPodSdServer, type PodSdServer } from '../../deploy/prometheus-pod-
 import { metricValue } from '../harness/mesh-fixture.ts';
 import { describeCluster } from './cluster-gate.ts';
 import { freePort, startCluster, type Cluster } from './harness.ts';
+import { buildDist } from '../harness/dist-build.ts';
+import { entryFile } from '../../proto/entry-points.ts';
 import { startListeningProcess, startPrometheus, waitFor, type ListeningProcess, type PrometheusServer } from './mesh-journey-fixture.ts';
 import { startNodeAgent, type NodeAgent } from './node-agent.ts';
 
@@ -203,6 +205,7 @@ describeCluster('the journey: weft install, annotate, deploy, split 80/20, Prome
   let cluster: Cluster;
   let agent: NodeAgent;
   let work: string;
+  let dist = '';
   let controlPlane: ListeningProcess<{ grpc: number; admin: number }> | undefined;
   let injector: ListeningProcess<{ webhook: number; admin?: number }> | undefined;
   let sd: PodSdServer | undefined;
@@ -233,6 +236,7 @@ describeCluster('the journey: weft install, annotate, deploy, split 80/20, Prome
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'weft-journey-'));
+    dist = await buildDist();
     cluster = await startCluster({ extraApiserverArgs: ['--enable-aggregator-routing=true'] });
     agent = await startNodeAgent({ cluster, accept: (p) => p.metadata.namespace === 'demo' });
   });
@@ -260,19 +264,19 @@ describeCluster('the journey: weft install, annotate, deploy, split 80/20, Prome
     for (const k of ['tls.crt', 'tls.key']) writeFileSync(join(work, k), Buffer.from(tls.body.data[k] ?? '', 'base64'), { mode: 0o600 });
 
     const env = { ...process.env, WEFT_LOG_LEVEL: 'info' };
-    controlPlane = await startListeningProcess<{ grpc: number; admin: number }>(join(ROOT, 'control-plane', 'main.ts'), [
+    controlPlane = await startListeningProcess<{ grpc: number; admin: number }>(entryFile(dist, 'controlPlane'), [
       '--kubeconfig', cluster.kubeconfigPath,
       '--grpc-addr', `${agent.hostIp}:0`,
       '--admin-addr', '127.0.0.1:0',
     ], { logPath: join(work, 'control-plane.log'), env });
-    injector = await startListeningProcess<{ webhook: number; admin?: number }>(join(ROOT, 'injector', 'main.ts'), [
+    injector = await startListeningProcess<{ webhook: number; admin?: number }>(entryFile(dist, 'injector'), [
       '--kubeconfig', cluster.kubeconfigPath,
       '--tls-cert', join(work, 'tls.crt'),
       '--tls-key', join(work, 'tls.key'),
       '--proxy-image', IMAGE,
       '--addr', `${agent.hostIp}:0`,
       '--admin-addr', '127.0.0.1:0',
-      '--install-dir', ROOT,
+      '--install-dir', dist,
       '--control-plane', `${agent.hostIp}:${controlPlane.listening.grpc}`,
     ], { logPath: join(work, 'injector.log'), env });
 
