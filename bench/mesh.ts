@@ -1,10 +1,12 @@
 // The Weft side of the bench: a test PKI written to files, the proxies'
-// static configs, and each proxy as its own process (proxy/main.ts, the same
-// entry point as in a pod, with --config/--cert/--key and every listener on
-// 127.0.0.1 port 0).
+// static configs, and each proxy as its own process: the build's
+// dist/proxy/main.js with the sidecar's Node flags, as an injected container
+// runs it (proto/entry-points.ts), with --config/--cert/--key and every
+// listener on 127.0.0.1 port 0. Run `npm run build` first (bench/run.ts does).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { DIST_DIR } from '../deploy/dist-build.ts';
+import { nodeArgs } from '../proto/entry-points.ts';
 import { createTestPki } from '../identity/test-pki.ts';
 import { formatWorkloadId } from '../identity/spiffe-id.ts';
 import { spawnChild, waitForLine, type Child } from './proc.ts';
@@ -12,7 +14,7 @@ import { spawnChild, waitForLine, type Child } from './proc.ts';
 export const CLIENT_ID = formatWorkloadId('cluster.local', 'demo', 'client');
 export const SERVER_ID = formatWorkloadId('cluster.local', 'demo', 'web');
 
-const PROXY_MAIN = fileURLToPath(new URL('../proxy/main.ts', import.meta.url));
+const PROXY_ARGS = nodeArgs(DIST_DIR, 'proxy');
 
 export interface PkiFiles {
   trustBundlePem: string[];
@@ -89,7 +91,7 @@ export interface ProxyProcess {
   ports: { outbound: number; inbound: number; admin: number };
 }
 
-/** Starts proxy/main.ts in its own process; `nodeFlags` e.g. ['--cpu-prof', ...]. */
+/** Starts dist/proxy/main.js in its own process; `nodeFlags` e.g. ['--cpu-prof', ...] go before the sidecar's own. */
 export async function startProxyProcess(o: {
   name: string;
   dir: string;
@@ -102,7 +104,7 @@ export async function startProxyProcess(o: {
   writeFileSync(configPath, JSON.stringify(o.config, null, 2));
   const args = [
     ...(o.nodeFlags ?? []),
-    PROXY_MAIN,
+    ...PROXY_ARGS,
     '--config', configPath,
     '--namespace', o.namespace,
     '--outbound-addr', '127.0.0.1:0',

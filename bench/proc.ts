@@ -119,8 +119,18 @@ export const CLK_TCK = (() => {
 
 /** Resident set size, KiB (VmRSS). */
 export function rssKb(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
+  return memKb(pid).rss;
+}
+
+/**
+ * Resident memory, KiB: all of it (VmRSS), and the part private to this
+ * process (RssAnon: heap, stacks, buffers). The rest (RssFile) is mostly the
+ * node or nginx binary's pages, shared with every process that runs it.
+ */
+export function memKb(pid: number): { rss: number; anon: number } {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
+  return { rss: field('VmRSS'), anon: field('RssAnon') };
 }
 
 /** utime + stime of a process (all its threads), seconds. */
@@ -145,15 +155,16 @@ export function childPids(pid: number): number[] {
   return out;
 }
 
-/** Samples RSS of some processes every `everyMs` until stopped: max and mean per pid, MiB. */
-export function sampleRss(pids: readonly number[], everyMs = 200): () => Map<number, { maxMb: number; meanMb: number }> {
-  const acc = new Map<number, { max: number; sum: number; n: number }>(pids.map((p) => [p, { max: 0, sum: 0, n: 0 }]));
+/** Samples RSS of some processes every `everyMs` until stopped: max and mean per pid, and the max of its private part, MiB. */
+export function sampleRss(pids: readonly number[], everyMs = 200): () => Map<number, { maxMb: number; meanMb: number; anonMaxMb: number }> {
+  const acc = new Map<number, { max: number; anonMax: number; sum: number; n: number }>(pids.map((p) => [p, { max: 0, anonMax: 0, sum: 0, n: 0 }]));
   const take = (): void => {
     for (const [pid, a] of acc) {
       try {
-        const kb = rssKb(pid);
-        a.max = Math.max(a.max, kb);
-        a.sum += kb;
+        const kb = memKb(pid);
+        a.max = Math.max(a.max, kb.rss);
+        a.anonMax = Math.max(a.anonMax, kb.anon);
+        a.sum += kb.rss;
         a.n++;
       } catch {
         // exited
@@ -165,7 +176,7 @@ export function sampleRss(pids: readonly number[], everyMs = 200): () => Map<num
   return () => {
     clearInterval(timer);
     take();
-    return new Map([...acc].map(([pid, a]) => [pid, { maxMb: a.max / 1024, meanMb: a.n ? a.sum / a.n / 1024 : 0 }]));
+    return new Map([...acc].map(([pid, a]) => [pid, { maxMb: a.max / 1024, meanMb: a.n ? a.sum / a.n / 1024 : 0, anonMaxMb: a.anonMax / 1024 }]));
   };
 }
 
