@@ -53,6 +53,8 @@ export interface CompiledService {
   readonly compiledRoutes: CompiledRoute[];
   /** Endpoints for a service port (the Service's port, not the target port). */
   endpointsFor(port: number): EndpointSet | undefined;
+  /** The metrics authority "<fqdn>:<port>", one string per port (no per-request concatenation). */
+  authorityFor(port: number): string;
 }
 
 export interface CompiledInbound {
@@ -96,10 +98,21 @@ function compileService(service: Service, clusterDomain: string): CompiledServic
   for (const [port, list] of byTarget) sets.set(port, endpointSet(list));
   const ports = service.ports;
   const empty = endpointSet([]);
+  const fqdn = `${id}.svc.${clusterDomain}`;
+  // Ports a caller addressed: bounded by the valid port numbers.
+  const authorities = new Map<number, string>();
   return {
     service,
     id,
-    fqdn: `${id}.svc.${clusterDomain}`,
+    fqdn,
+    authorityFor(port: number): string {
+      let a = authorities.get(port);
+      if (a === undefined) {
+        a = `${fqdn}:${port}`;
+        authorities.set(port, a);
+      }
+      return a;
+    },
     routes: [],
     compiledRoutes: compileRoutes(service.routes, `service ${id}`),
     endpointsFor(port: number): EndpointSet | undefined {

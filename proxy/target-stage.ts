@@ -26,7 +26,7 @@ export function resolveTarget(ex: Exchange, authority: string | undefined, calle
     if (service !== undefined) {
       ex.service = service;
       ex.port = hit.port;
-      ex.authority = `${service.fqdn}:${hit.port}`;
+      ex.authority = service.authorityFor(hit.port);
       return;
     }
   }
