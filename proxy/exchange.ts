@@ -49,8 +49,8 @@ export interface Exchange {
 export interface Deadline {
   /** Set once the deadline has passed. */
   expired: Error | undefined;
-  /** Called when it passes (forward sets it to abort its request). */
-  onExpire: ((err: Error) => void) | undefined;
+  /** Aborted when it passes (forward sets it to its pending request: an object, not a closure per request). */
+  onExpire: { abort(reason: Error): void } | undefined;
 }
 
 /** A stage's downstream: resolves with the upstream response, headers received, body unread. */

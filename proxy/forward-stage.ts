@@ -3,61 +3,82 @@
 // must present the endpoint's SPIFFE ID, naming the app port in weft-dst-port.
 // Outbound to an unmeshed endpoint or egress, and inbound to the app: plain.
 // Resolves when response headers arrive; network errors become typed errors.
+// Requests go through Weft's own HTTP/1.1 client (upstream-origin.ts);
+// upgrades (WebSocket) through node:http.
 import http, { type OutgoingHttpHeaders } from 'node:http';
-import type { Dispatcher } from 'undici';
-import { DispatchedResponse, fromIncoming, type UpstreamResponse } from './upstream-response.ts';
 import https from 'node:https';
+import { PooledResponse, fromIncoming, type UpstreamResponse } from './upstream-response.ts';
 import { WeftError } from '../proto/errors.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
 import { DST_PORT_HEADER, CLIENT_ID_HEADER, forwardHeaders } from './forward-headers.ts';
+import { requestHead } from './http1-request-head.ts';
 import type { UpstreamPool } from './upstream-pool.ts';
+import type { UpstreamOrigin } from './upstream-origin.ts';
 import type { Exchange, Handler } from './exchange.ts';
 
-interface Target {
-  host: string;
-  port: number;
-  /** node:http agent (upgrades). */
-  agent: http.Agent;
-  /** undici dispatcher (requests). */
-  dispatcher: Dispatcher;
-  secure: boolean;
-  headers: OutgoingHttpHeaders;
-}
-
-function targetOf(ex: Exchange, pool: UpstreamPool, appAddress: string): Target {
+function headersOf(ex: Exchange): OutgoingHttpHeaders {
   const req = ex.req;
-  const headers = forwardHeaders(req.headers, {
+  return forwardHeaders(req.headers, {
     clientAddress: req.socket.remoteAddress,
     proto: ex.direction === 'inbound' && ex.tls ? 'https' : 'http',
     upgrade: ex.upgrade,
   });
-  const plain = (host: string, port: number): Target => ({
-    host,
-    port,
-    agent: pool.plain,
-    dispatcher: pool.plainDispatcher,
-    secure: false,
-    headers,
-  });
+}
+
+/** Where a request goes. One object, refilled by destinationOf: used synchronously, never kept. */
+const destination = { host: '', port: 0, identity: '', key: '' };
+
+/** Fills `destination` for `ex` and adds the headers this hop owes the next. */
+function destinationOf(ex: Exchange, headers: OutgoingHttpHeaders, pool: UpstreamPool, appAddress: string): typeof destination {
+  const d = destination;
+  d.identity = '';
+  d.key = '';
   if (ex.direction === 'inbound') {
     if (ex.clientId !== '') headers[CLIENT_ID_HEADER] = ex.clientId;
-    return plain(appAddress, ex.appPort);
+    d.host = appAddress;
+    d.port = ex.appPort;
+    return d;
   }
-  const ep = ex.endpoint?.endpoint;
-  if (ep === undefined) {
+  const compiled = ex.endpoint;
+  if (compiled === undefined) {
     const egress = ex.egress;
     if (egress === undefined) throw new WeftError('WEFT_ERR_NO_ENDPOINTS', 'no endpoint chosen');
-    return plain(egress.host, egress.port);
+    d.host = egress.host;
+    d.port = egress.port;
+    return d;
   }
-  if (ep.identity === '') return plain(ep.address, ep.port);
+  const ep = compiled.endpoint;
+  d.host = ep.address;
+  if (ep.identity === '') {
+    d.port = ep.port;
+    return d;
+  }
   if (!pool.hasTls) throw new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet');
   headers[DST_PORT_HEADER] = String(ep.port);
+  d.port = ep.proxyPort;
+  d.identity = ep.identity;
+  d.key = compiled.agentKey;
+  return d;
+}
+
+interface Target {
+  host: string;
+  port: number;
+  agent: http.Agent;
+  secure: boolean;
+  headers: OutgoingHttpHeaders;
+}
+
+/** The node:http target of an upgrade. */
+function upgradeTargetOf(ex: Exchange, pool: UpstreamPool, appAddress: string): Target {
+  const headers = headersOf(ex);
+  const d = destinationOf(ex, headers, pool, appAddress);
+  const secure = d.identity !== '';
   return {
-    host: ep.address,
-    port: ep.proxyPort,
-    agent: pool.tlsAgent(ep.address, ep.proxyPort, ep.identity),
-    dispatcher: pool.tlsDispatcher(ep.address, ep.proxyPort, ep.identity),
-    secure: true,
+    host: d.host,
+    port: d.port,
+    agent: secure ? pool.tlsAgent(d.host, d.port, d.identity) : pool.plain,
+    secure,
     headers,
   };
 }
@@ -68,62 +89,27 @@ export interface ForwardOptions {
   appAddress: string;
 }
 
-/** Request headers as undici takes them (no hop-by-hop, no Expect: Node answered 100-continue already). */
-function dispatchHeaders(h: OutgoingHttpHeaders): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const name in h) {
-    const v = h[name];
-    if (v === undefined || name === 'expect') continue;
-    out[name] = typeof v === 'number' ? String(v) : v;
-  }
-  return out;
-}
-
-function origin(host: string, port: number): string {
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
-
 export function forwardStage({ pool, appAddress }: ForwardOptions): Handler {
   const viaHttp = httpForward(pool, appAddress);
   return (ex) => {
     if (ex.upgrade !== undefined) return viaHttp(ex);
+    const deadline = ex.deadline;
+    if (deadline?.expired !== undefined) return Promise.reject(deadline.expired);
+    let origin: UpstreamOrigin;
+    let head: string;
+    const method = ex.req.method ?? 'GET';
+    try {
+      const headers = headersOf(ex);
+      const d = destinationOf(ex, headers, pool, appAddress);
+      origin = d.identity === '' ? pool.plainOrigin(d.host, d.port) : pool.tlsOrigin(d.host, d.port, d.identity, d.key);
+      head = requestHead(method, ex.path, headers);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise<UpstreamResponse>((resolve, reject) => {
-      const t = targetOf(ex, pool, appAddress);
-      const deadline = ex.deadline;
-      if (deadline?.expired !== undefined) {
-        reject(deadline.expired);
-        return;
-      }
-      let settled = false;
-      const response = new DispatchedResponse(
-        (r) => {
-          settled = true;
-          if (deadline !== undefined) deadline.onExpire = undefined;
-          resolve(r);
-        },
-        (err) => {
-          settled = true;
-          if (deadline !== undefined) deadline.onExpire = undefined;
-          // Errors before the connection is up were typed by the connector.
-          reject(classifyUpstreamError(err, true, false, t.secure));
-        },
-      );
-      if (deadline !== undefined) deadline.onExpire = (err) => response.abort(err);
-      // Client gone before the response: stop the upstream request too.
-      const res = ex.res;
-      res?.once('close', () => {
-        if (!settled) response.abort(new WeftError('WEFT_ERR_UPSTREAM_RESET', 'client went away'));
-      });
-      t.dispatcher.dispatch(
-        {
-          origin: origin(t.host, t.port),
-          path: ex.path,
-          method: (ex.req.method ?? 'GET') as Dispatcher.HttpMethod,
-          headers: dispatchHeaders(t.headers),
-          body: ex.bodyless ? null : ex.req,
-        },
-        response,
-      );
+      // The response registers itself as the deadline's and the caller's abort target.
+      const response = new PooledResponse(resolve, reject, deadline, ex.res);
+      origin.request(head, ex.req, ex.bodyless, method === 'HEAD', response);
     });
   };
 }
@@ -132,7 +118,7 @@ export function forwardStage({ pool, appAddress }: ForwardOptions): Handler {
 function httpForward(pool: UpstreamPool, appAddress: string): Handler {
   return (ex) =>
     new Promise<UpstreamResponse>((resolve, reject) => {
-      const t = targetOf(ex, pool, appAddress);
+      const t = upgradeTargetOf(ex, pool, appAddress);
       const connectTimeoutMs = ex.config.config.defaults.connectTimeoutMs;
       const deadline = ex.deadline;
       if (deadline?.expired !== undefined) {
@@ -150,7 +136,7 @@ function httpForward(pool: UpstreamPool, appAddress: string): Handler {
       const up = t.secure ? https.request(options) : http.request(options);
       let connected = false;
       let connectTimer: NodeJS.Timeout | undefined;
-      if (deadline !== undefined) deadline.onExpire = (err) => up.destroy(err);
+      if (deadline !== undefined) deadline.onExpire = { abort: (err) => up.destroy(err) };
       const done = (): void => {
         if (deadline !== undefined) deadline.onExpire = undefined;
         if (connectTimer !== undefined) clearTimeout(connectTimer);

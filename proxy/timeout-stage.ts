@@ -12,7 +12,7 @@ export const timeoutStage: Layer = (next) => (ex) => {
   const timer = setTimeout(() => {
     const err = new WeftError('WEFT_ERR_TIMEOUT', `no response within ${ms} ms`);
     deadline.expired = err;
-    deadline.onExpire?.(err);
+    deadline.onExpire?.abort(err);
   }, ms);
   const done = (): void => clearTimeout(timer);
   return next(ex).then(

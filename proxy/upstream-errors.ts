@@ -42,7 +42,7 @@ export function classifyUpstreamError(err: unknown, connected: boolean, reused: 
   if (!connected || CONNECT_ERRNOS.has(code) || code === 'UND_ERR_CONNECT_TIMEOUT') {
     return new WeftError('WEFT_ERR_UPSTREAM_CONNECT', `cannot connect upstream: ${code || String(err)}`, { cause: err });
   }
-  if (reused && code === 'ECONNRESET') {
+  if (reused && (code === 'ECONNRESET' || code === 'EPIPE')) {
     // A pooled connection the peer had already closed: the request never
     // reached it, so this is safe to retry like a connect failure.
     return new WeftError('WEFT_ERR_UPSTREAM_CONNECT', 'pooled connection was closed by the peer', { cause: err });

@@ -1,15 +1,19 @@
-// Pooled, kept-alive upstream connections. One agent per (endpoint, expected
-// identity): a pooled mTLS connection is only ever reused for the identity it
-// was verified against. New connections use the current TLS context (our
-// certificate and the trust bundle); rotation never cuts pooled connections.
+// Pooled, kept-alive upstream connections. One pool per origin: plaintext
+// address:port, or mTLS (endpoint, expected identity), so a pooled mTLS
+// connection is only ever reused for the identity it was verified against.
+// New connections use the current TLS context (our certificate and the trust
+// bundle); rotation never cuts pooled connections. Requests go through our own
+// HTTP/1.1 client (upstream-origin.ts, upstream-connection.ts); WebSocket
+// upgrades through node:http agents. Both share the TLS context and the peer
+// identity check.
 import http from 'node:http';
 import https from 'node:https';
 import tls, { type PeerCertificate } from 'node:tls';
 import net from 'node:net';
-import { Agent, Pool, type Dispatcher, type buildConnector } from 'undici';
 import { WeftError } from '../proto/errors.ts';
 import { certificateSpiffeId } from '../identity/svid-verify.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
+import { UpstreamOrigin, type Connector } from './upstream-origin.ts';
 
 /** Our own certificate, key and the trust anchors we verify peers against. */
 export interface TlsMaterial {
@@ -47,28 +51,19 @@ export function checkPeerIdentity(expected: string, cert: PeerCertificate): Erro
 
 export type ConnectionHook = (socket: import('node:net').Socket, tls: boolean) => void;
 
-// undici keeps idle connections this long (Node's servers default to 5 s and
-// say so in Keep-Alive, which undici honours; Weft's inbound keeps 65 s).
-const DISPATCHER_OPTIONS = {
-  keepAliveTimeout: 30_000,
-  keepAliveMaxTimeout: 60_000,
-  // Weft's own per-attempt deadline governs headers; the body may take its time.
-  headersTimeout: 0,
-  bodyTimeout: 300_000,
-  connections: 1024,
-};
-
 /**
- * Upstream connections. Requests go through undici dispatchers (its HTTP/1.1
- * client is about twice as fast as node:http's); WebSocket upgrades through
- * node:http agents. Both share the TLS context and the peer identity check.
+ * Upstream connections: per-origin pools for requests, node:http agents for
+ * upgrades. Connections opened are reported to `onConnection` (metrics).
  */
 export class UpstreamPool {
   readonly plain: http.Agent;
   #context: tls.SecureContext | undefined;
   readonly #tlsAgents = new Map<string, https.Agent>();
-  readonly #tlsPools = new Map<string, Pool>();
-  readonly #plainDispatcher: Agent;
+  /** Plaintext origins by address, then port (no key string built per request). */
+  readonly #plainOrigins = new Map<string, Map<number, UpstreamOrigin>>();
+  /** mTLS origins by tlsAgentKey (kept while the config names them: each holds its TLS session). */
+  readonly #tlsOrigins = new Map<string, UpstreamOrigin>();
+  readonly #plainConnect: Connector;
   readonly #onConnection: ConnectionHook;
   readonly #connectTimeoutMs: () => number;
 
@@ -76,46 +71,58 @@ export class UpstreamPool {
     this.#onConnection = onConnection;
     this.#connectTimeoutMs = connectTimeoutMs;
     this.plain = this.#watch(new http.Agent(AGENT_OPTIONS), false);
-    this.#plainDispatcher = new Agent({ ...DISPATCHER_OPTIONS, connect: this.#connector(undefined) });
+    this.#plainConnect = this.#connector(undefined);
   }
 
-  /** The dispatcher for plaintext requests (unmeshed endpoints, egress, the local app): pass `origin`. */
-  get plainDispatcher(): Dispatcher {
-    return this.#plainDispatcher;
-  }
-
-  /** The dispatcher for an mTLS endpoint that must present `identity`. */
-  tlsDispatcher(address: string, port: number, identity: string): Dispatcher {
-    const key = tlsAgentKey(address, port, identity);
-    let pool = this.#tlsPools.get(key);
-    if (pool === undefined) {
-      pool = new Pool(`http://${address.includes(':') ? `[${address}]` : address}:${port}`, {
-        ...DISPATCHER_OPTIONS,
-        connect: this.#connector(identity),
-      });
-      this.#tlsPools.set(key, pool);
+  /** The pool for plaintext requests to host:port (unmeshed endpoints, egress, the local app). */
+  plainOrigin(host: string, port: number): UpstreamOrigin {
+    let byPort = this.#plainOrigins.get(host);
+    if (byPort === undefined) {
+      byPort = new Map();
+      this.#plainOrigins.set(host, byPort);
     }
-    return pool;
+    let origin = byPort.get(port);
+    if (origin === undefined) {
+      origin = new UpstreamOrigin(host, port, false, this.#plainConnect, this.#forgetPlain);
+      byPort.set(port, origin);
+    }
+    return origin;
   }
+
+  /** The pool for an mTLS endpoint that must present `identity`; `key` is its tlsAgentKey, if known. */
+  tlsOrigin(address: string, port: number, identity: string, key: string = tlsAgentKey(address, port, identity)): UpstreamOrigin {
+    let origin = this.#tlsOrigins.get(key);
+    if (origin === undefined) {
+      origin = new UpstreamOrigin(address, port, true, this.#connector(identity), keepOrigin);
+      this.#tlsOrigins.set(key, origin);
+    }
+    return origin;
+  }
+
+  /** A plaintext origin without connections is forgotten (endpoints come and go). */
+  readonly #forgetPlain = (origin: UpstreamOrigin): void => {
+    const byPort = this.#plainOrigins.get(origin.host);
+    if (byPort?.get(origin.port) !== origin) return;
+    byPort.delete(origin.port);
+    if (byPort.size === 0) this.#plainOrigins.delete(origin.host);
+  };
 
   /**
    * A connector: plain TCP, or TLS with the current context (so rotation
-   * applies to new connections) whose peer must present `identity`. Errors
-   * before the connection is up are typed here: connect failure or identity
-   * mismatch.
+   * applies to new connections) whose peer must present `identity`, reusing
+   * the origin's last TLS session. Errors before the connection is up are
+   * typed here: connect failure or identity mismatch.
    */
-  #connector(identity: string | undefined): buildConnector.connector {
+  #connector(identity: string | undefined): Connector {
     let session: Buffer | undefined;
-    return (opts, cb) => {
-      const host = opts.hostname.replace(/^\[|\]$/g, '');
-      const port = Number(opts.port) || 80;
+    return (host, port, done) => {
       let socket: net.Socket;
       if (identity === undefined) {
         socket = net.connect({ host, port, noDelay: true });
       } else {
         const context = this.#context;
         if (context === undefined) {
-          cb(new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet'), null);
+          done(new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet'), undefined);
           return;
         }
         const s = tls.connect({
@@ -133,15 +140,16 @@ export class UpstreamPool {
         socket = s;
       }
       let settled = false;
+      const timeoutMs = this.#connectTimeoutMs();
       const timer = setTimeout(() => {
-        socket.destroy(new WeftError('WEFT_ERR_UPSTREAM_CONNECT', `connect timeout after ${this.#connectTimeoutMs()} ms`));
-      }, this.#connectTimeoutMs());
+        socket.destroy(new WeftError('WEFT_ERR_UPSTREAM_CONNECT', `connect timeout after ${timeoutMs} ms`));
+      }, timeoutMs);
       const fail = (err: Error): void => {
         clearTimeout(timer);
         if (settled) return;
         settled = true;
         if (identity !== undefined) session = undefined;
-        cb(classifyUpstreamError(err, false, false, identity !== undefined), null);
+        done(classifyUpstreamError(err, false, false, identity !== undefined), undefined);
       };
       socket.once('error', fail);
       socket.once(identity === undefined ? 'connect' : 'secureConnect', () => {
@@ -150,7 +158,7 @@ export class UpstreamPool {
         settled = true;
         socket.removeListener('error', fail);
         this.#onConnection(socket, identity !== undefined);
-        cb(null, socket);
+        done(undefined, socket);
       });
     };
   }
@@ -193,13 +201,12 @@ export class UpstreamPool {
     return agent;
   }
 
-  /** Drops agents of endpoints that are gone, closing their idle connections. */
+  /** Drops the pools and agents of mTLS endpoints that are gone: in-flight requests finish, idle connections close. */
   retain(keys: ReadonlySet<string>): void {
-    for (const [key, pool] of this.#tlsPools) {
+    for (const [key, origin] of this.#tlsOrigins) {
       if (!keys.has(key)) {
-        this.#tlsPools.delete(key);
-        // In-flight requests finish; then the pool closes its connections.
-        void pool.close().catch(() => undefined);
+        this.#tlsOrigins.delete(key);
+        origin.close();
       }
     }
     for (const [key, agent] of this.#tlsAgents) {
@@ -210,11 +217,13 @@ export class UpstreamPool {
     }
   }
 
+  /** Closes every connection, in flight or idle. */
   destroy(): void {
     this.plain.destroy();
-    void this.#plainDispatcher.destroy().catch(() => undefined);
-    for (const pool of this.#tlsPools.values()) void pool.destroy().catch(() => undefined);
-    this.#tlsPools.clear();
+    for (const byPort of this.#plainOrigins.values()) for (const origin of byPort.values()) origin.destroy();
+    this.#plainOrigins.clear();
+    for (const origin of this.#tlsOrigins.values()) origin.destroy();
+    this.#tlsOrigins.clear();
     for (const agent of this.#tlsAgents.values()) agent.destroy();
     this.#tlsAgents.clear();
   }
@@ -236,7 +245,10 @@ export class UpstreamPool {
   }
 }
 
-/** Key under which tlsAgent pools an endpoint. */
+/** mTLS origins stay until retain() drops them: their TLS session is worth keeping. */
+function keepOrigin(): void {}
+
+/** Key under which tlsAgent and tlsOrigin pool an endpoint. */
 export function tlsAgentKey(address: string, port: number, identity: string): string {
   return `${address}:${port}|${identity}`;
 }
