@@ -1,6 +1,6 @@
 // Test helpers that turn a failure into its Weft error code, so tests assert
 // codes, never message text.
-import { findWeftError } from '../../proto/errors.ts';
+import { ERROR_HEADER, findWeftError } from '../../proto/errors.ts';
 
 /** The code `fn` throws; undefined when it does not throw. */
 export function codeOf(fn: () => unknown): string | undefined {
@@ -20,4 +20,10 @@ export async function codeOfAsync(p: Promise<unknown>): Promise<string | undefin
     return findWeftError(err)?.code ?? `not a WeftError: ${String(err)}`;
   }
   return undefined;
+}
+
+/** The code a proxy-generated response names in its `weft-error` header; undefined for an app's response. */
+export function codeOfResponse(res: { headers: Record<string, string | string[] | undefined> }): string | undefined {
+  const v = res.headers[ERROR_HEADER];
+  return Array.isArray(v) ? v.join(', ') : v;
 }
