@@ -530,8 +530,11 @@ async function main(): Promise<void> {
     results.controlPlane = await runControlPlaneBench(tmp, [50, 500], QUICK ? 3 : 5, log);
   }
 
-  log('webhook: admission latency at 50 concurrent requests');
-  results.webhook = await runWebhookBench(50, QUICK ? 3 : 10);
+  log('webhook: admission latency at 50 concurrent requests (closed loop), then at fixed rates (open loop)');
+  results.gateWaitS += await quietGate(0.25, GATE_S);
+  const wh = await runWebhookBench(50, QUICK ? 3 : 10, { rates: [100, 500], rateSeconds: RATE_SECONDS, log });
+  results.webhook = wh;
+  results.maxOtherCores = Math.max(results.maxOtherCores, wh.otherCores, ...wh.openLoop.map((o) => o.otherCores));
 
   results.budget = budget(results);
   const file = join(OUT_DIR, `${stamp}.json`);
@@ -656,12 +659,28 @@ function summary(r: Results): string {
     out.push(`control plane RSS: idle ${f(cp.rssIdleMb, 1)} MB, ${Object.entries(cp.rssByProxiesMb).map(([n, mb]) => `${n} proxies ${f(mb, 1)} MB`).join(', ')}; ${f(cp.kbPerProxy, 0)} KiB per connected proxy`);
   }
   const wh = r.webhook;
-  out.push(
-    '',
-    'p99Ms' in wh
-      ? `Webhook (closed loop, ${wh.concurrency} keep-alive HTTPS connections, ${wh.seconds} s, Pod CREATE with full injection): ${wh.rps.toFixed(0)} reviews/s, p50 ${wh.p50Ms.toFixed(2)} ms, p99 ${wh.p99Ms.toFixed(2)} ms, max ${wh.maxMs.toFixed(2)} ms, ${wh.errors} errors`
-      : `Webhook: ${wh.notMeasured}`,
-  );
+  if ('p99Ms' in wh) {
+    out.push('', `Webhook admission latency (h2load, ${wh.concurrency} keep-alive HTTPS connections, Pod CREATE with full injection), ms`);
+    const row = (what: string, rps: number, x: { p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number; errors: number; cpuMsPerReview: number; otherCores: number }): string[] => [
+      what,
+      rps.toFixed(0),
+      f(x.p50Ms),
+      f(x.p90Ms),
+      f(x.p99Ms),
+      f(x.maxMs),
+      String(x.errors),
+      f(x.cpuMsPerReview, 3),
+      f(x.otherCores),
+    ];
+    out.push(
+      table(
+        ['load', 'reviews/s', 'p50', 'p90', 'p99', 'max', 'errors', 'CPU ms/review', 'other cores'],
+        [row(`closed loop, ${wh.concurrency} concurrent, ${wh.seconds} s`, wh.rps, wh), ...wh.openLoop.map((o) => row(`open loop at ${o.targetRps}/s, ${o.seconds} s`, o.achievedRps, o))],
+      ),
+    );
+  } else {
+    out.push('', `Webhook: ${wh.notMeasured}`);
+  }
   out.push('', 'Budget (DESIGN.md)');
   out.push(table(['item', 'limit', 'measured', 'met'], r.budget.map((b) => [b.item, b.limit, b.measured, b.met === null ? 'n/a' : b.met ? 'met' : 'NOT met'])));
   return out.join('\n');
