@@ -9,11 +9,11 @@
 // such as pods/ephemeralcontainers) is allowed unchanged: a misconfigured
 // webhook rule must not block the cluster.
 import type { Logger } from '../proto/log.ts';
-import { answerForError, cleanWarning, type AdmissionAnswer, type AdmissionResponse, type ReviewContext } from './admission-errors.ts';
+import { answerForError, base64, cleanWarning, type AdmissionAnswer, type AdmissionResponse, type ReviewContext } from './admission-errors.ts';
 import { INJECT_KEY } from './annotations.ts';
 import { InjectError } from './inject-error.ts';
 import type { NamespaceLookup } from './namespace-lookup.ts';
-import { injectionPatch, type InjectOptions, type NamespaceMeta } from './patch.ts';
+import { injectionPatch, patchJson, type InjectOptions, type NamespaceMeta } from './patch.ts';
 
 export type { AdmissionAnswer, AdmissionResponse } from './admission-errors.ts';
 
@@ -123,7 +123,7 @@ export async function reviewAdmission(body: Uint8Array | string, deps: Admission
     const extra: Partial<AdmissionResponse> = {};
     if (result.inject) {
       extra.patchType = 'JSONPatch';
-      extra.patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
+      extra.patch = base64(patchJson(result.patch));
     }
     if (warnings.length > 0) extra.warnings = warnings.map((w) => `weft injector: ${w}`);
     return answer(ctx, allow(ctx, extra), result.decision, result.reason);

@@ -414,9 +414,89 @@ function volumes(r: Resolved): JsonValue[] {
 }
 
 /** Ops that add `items` to the array at `path`: the whole array when it is absent, else one append each. */
-function appendAll(path: readonly string[], existing: unknown[] | undefined, items: JsonValue[]): JsonPatchOp[] {
-  if (existing === undefined) return [{ op: 'add', path: pointer(path), value: items }];
-  return items.map((value) => ({ op: 'add', path: `${pointer(path)}/-`, value }));
+function appendAll(path: string, existing: unknown[] | undefined, items: readonly JsonValue[]): JsonPatchOp[] {
+  if (existing === undefined) return [{ op: 'add', path, value: items as JsonValue[] }];
+  return items.map((value) => ({ op: 'add', path: `${path}/-`, value }));
+}
+
+// What gets injected, built once. The webhook injects pod after pod with the
+// same options and nearly always the same settings: the containers and
+// volumes it adds are built once per (options, settings), deep-frozen (every
+// patch that adds them shares them: a caller that changes a patch's values
+// gets a TypeError, not a corrupted cache), and their JSON text is kept, so
+// that patchJson() writes a patch without serializing them again. Both caches
+// are small and emptied when full: the settings come from pod annotations.
+
+interface Parts {
+  /** [weft-init] */
+  initContainers: readonly JsonValue[];
+  proxyContainer: JsonValue;
+  volumes: readonly JsonValue[];
+}
+
+const MAX_OPTIONS = 8;
+const MAX_SETTINGS = 64;
+const partsByOptions = new Map<string, Map<string, Parts>>();
+/** The JSON text of each frozen value of a Parts (and of its arrays). */
+const jsonText = new WeakMap<object, string>();
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
+function frozenJson<T extends JsonValue>(v: T): T {
+  deepFreeze(v);
+  if (typeof v === 'object' && v !== null) jsonText.set(v, JSON.stringify(v));
+  return v;
+}
+
+function buildParts(r: Resolved, s: ProxySettings): Parts {
+  const init = frozenJson(initContainer(r, s));
+  const vols = volumes(r).map(frozenJson);
+  return { initContainers: frozenJson([init]), proxyContainer: frozenJson(proxyContainer(r, s)), volumes: frozenJson(vols) };
+}
+
+/** The containers and volumes to add for these options and settings (cached; see above). */
+function injectedParts(opts: InjectOptions, s: ProxySettings): Parts {
+  // Keys are the JSON of what the parts are built from, so options changed
+  // in place or rebuilt equal both find the right entry.
+  const optionsKey = JSON.stringify(opts);
+  let bySettings = partsByOptions.get(optionsKey);
+  if (bySettings === undefined) {
+    if (partsByOptions.size >= MAX_OPTIONS) partsByOptions.clear();
+    bySettings = new Map();
+    partsByOptions.set(optionsKey, bySettings);
+  }
+  const settingsKey = JSON.stringify(s);
+  let parts = bySettings.get(settingsKey);
+  if (parts === undefined) {
+    parts = buildParts(resolveOptions(opts), s);
+    if (bySettings.size >= MAX_SETTINGS) bySettings.clear();
+    bySettings.set(settingsKey, parts);
+  }
+  return parts;
+}
+
+/**
+ * The patch as JSON text: exactly JSON.stringify(ops) for ops as
+ * injectionPatch() builds them ({op, path, value}, in that order), but the
+ * injected containers and volumes, the bulk of it, are copied in as the text
+ * they were serialized to once.
+ */
+export function patchJson(ops: readonly JsonPatchOp[]): string {
+  let out = '[';
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as JsonPatchOp;
+    const value = op.op === 'remove' ? undefined : op.value;
+    const text = typeof value === 'object' && value !== null ? jsonText.get(value) : undefined;
+    if (i > 0) out += ',';
+    out += text === undefined ? JSON.stringify(op) : `{"op":${JSON.stringify(op.op)},"path":${JSON.stringify(op.path)},"value":${text}}`;
+  }
+  return `${out}]`;
 }
 
 /**
@@ -478,7 +558,7 @@ export function injectionPatch(pod: unknown, namespace: NamespaceMeta, opts: Inj
   ];
   checkNoCollisions(view);
 
-  const r = resolveOptions(opts);
+  const parts = injectedParts(opts, settings);
   const patch: JsonPatchOp[] = [];
   const newAnnotations: Record<string, string> = { [PROXY_VERSION_KEY]: opts.proxyVersion };
   const firstApp = view.containers[0]?.name;
@@ -498,8 +578,8 @@ export function injectionPatch(pod: unknown, namespace: NamespaceMeta, opts: Inj
   // weft-init runs after the pod's own init containers: theirs still reach
   // the network directly, since no proxy would be there to take redirected
   // connections yet.
-  patch.push(...appendAll(['spec', 'initContainers'], view.initContainers, [initContainer(r, settings)]));
-  patch.push({ op: 'add', path: '/spec/containers/0', value: proxyContainer(r, settings) });
-  patch.push(...appendAll(['spec', 'volumes'], view.volumes, volumes(r)));
+  patch.push(...appendAll('/spec/initContainers', view.initContainers, parts.initContainers));
+  patch.push({ op: 'add', path: '/spec/containers/0', value: parts.proxyContainer });
+  patch.push(...appendAll('/spec/volumes', view.volumes, parts.volumes));
   return { inject: true, decision: 'injected', reason: `injected: ${by} has ${INJECT_KEY}: enabled`, patch, warnings };
 }

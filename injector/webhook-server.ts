@@ -14,7 +14,7 @@ import type { Registry } from 'prom-client';
 import { PORTS } from '../proto/mesh.ts';
 import type { Logger } from '../proto/log.ts';
 import { MAX_REVIEW_BYTES, reviewAdmission } from './admission.ts';
-import type { AdmissionAnswer } from './admission-errors.ts';
+import { answerJson, type AdmissionAnswer } from './admission-errors.ts';
 import { StaticNamespaceLookup, type NamespaceLookup } from './namespace-lookup.ts';
 import type { InjectOptions } from './patch.ts';
 import { createWebhookMetrics } from './webhook-metrics.ts';
@@ -53,8 +53,7 @@ function send(res: http.ServerResponse, status: number, body: string, type = 'te
   res.end(body);
 }
 
-function sendJson(res: http.ServerResponse, status: number, value: unknown, close = false): void {
-  const body = JSON.stringify(value);
+function sendJson(res: http.ServerResponse, status: number, body: string, close = false): void {
   res.writeHead(status, {
     'content-type': JSON_TYPE,
     'content-length': Buffer.byteLength(body),
@@ -67,7 +66,7 @@ function tooLarge(res: http.ServerResponse, req: http.IncomingMessage, max: numb
   sendJson(
     res,
     413,
-    { error: { code: 'WEFT_ERR_INJECT_BODY_TOO_LARGE', message: `the body is larger than the ${max} bytes allowed` } },
+    JSON.stringify({ error: { code: 'WEFT_ERR_INJECT_BODY_TOO_LARGE', message: `the body is larger than the ${max} bytes allowed` } }),
     true,
   );
   res.on('finish', () => req.destroy());
@@ -127,7 +126,7 @@ export async function start(config: WebhookConfig): Promise<Webhook> {
         if (answer.outcome === 'injected') log?.info('admission', fields);
         else if (answer.status !== 200 || answer.outcome === 'denied' || answer.outcome === 'error') log?.warn('admission', fields);
         else log?.debug('admission', fields);
-        if (!res.headersSent) sendJson(res, answer.status, answer.body);
+        if (!res.headersSent) sendJson(res, answer.status, answerJson(answer.body));
       });
     });
   };
@@ -138,11 +137,11 @@ export async function start(config: WebhookConfig): Promise<Webhook> {
     if (path === '/mutate' || path === '/') {
       if (req.method !== 'POST') {
         res.setHeader('allow', 'POST');
-        return sendJson(res, 405, { error: { code: 'WEFT_ERR_INJECT_REVIEW_INVALID', message: `${req.method} ${path}: POST an AdmissionReview` } });
+        return sendJson(res, 405, JSON.stringify({ error: { code: 'WEFT_ERR_INJECT_REVIEW_INVALID', message: `${req.method} ${path}: POST an AdmissionReview` } }));
       }
       return review(req, res);
     }
-    sendJson(res, 404, { error: { code: 'WEFT_ERR_INJECT_REVIEW_INVALID', message: `no such path ${path}; POST AdmissionReviews to /mutate` } });
+    sendJson(res, 404, JSON.stringify({ error: { code: 'WEFT_ERR_INJECT_REVIEW_INVALID', message: `no such path ${path}; POST AdmissionReviews to /mutate` } }));
   };
 
   const server = https.createServer({ cert: config.tls.cert, key: config.tls.key }, handler);
