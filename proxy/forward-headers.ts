@@ -37,13 +37,24 @@ function forwardedFor(addr: string): string {
   return addr.includes(':') ? `for="[${addr}]"` : `for=${addr}`;
 }
 
+/**
+ * The field names the Connection header lists (hop-by-hop for this message).
+ * The usual values, `keep-alive` and `close`, name no field to remove: no Set
+ * is built for them.
+ */
+function connectionListed(incoming: IncomingHttpHeaders): Set<string> | undefined {
+  const conn = incoming.connection;
+  if (conn === undefined) return undefined;
+  if (conn.length <= 10) {
+    const v = conn.toLowerCase();
+    if (v === 'keep-alive' || (v === 'close' && incoming.close === undefined)) return undefined;
+  }
+  return new Set(conn.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t !== ''));
+}
+
 export function forwardHeaders(incoming: IncomingHttpHeaders, opts: ForwardOptions): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  let listed: Set<string> | undefined;
-  const conn = incoming.connection;
-  if (conn !== undefined) {
-    listed = new Set(conn.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t !== ''));
-  }
+  const listed = connectionListed(incoming);
   for (const name in incoming) {
     if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
     if (!opts.trustInternal && INTERNAL.has(name)) continue;
@@ -67,9 +78,7 @@ export function forwardHeaders(incoming: IncomingHttpHeaders, opts: ForwardOptio
 /** Response headers back to the caller: hop-by-hop removed. */
 export function responseHeaders(incoming: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  let listed: Set<string> | undefined;
-  const conn = incoming.connection;
-  if (conn !== undefined) listed = new Set(conn.toLowerCase().split(',').map((t) => t.trim()));
+  const listed = connectionListed(incoming);
   for (const name in incoming) {
     if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
     out[name] = incoming[name];
