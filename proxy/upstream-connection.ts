@@ -343,8 +343,10 @@ export class UpstreamConnection implements BodySink, BodySource {
         this.#complete(false);
         return;
       case HEAD:
-        if (this.#gotBytes) {
+        if (this.#partialHead !== undefined) {
           this.#fail(new WeftError('WEFT_ERR_UPSTREAM_PROTOCOL', 'upstream closed the connection within the response head'));
+        } else if (this.#gotBytes) {
+          this.#fail(new WeftError('WEFT_ERR_UPSTREAM_RESET', 'upstream closed the connection after an interim response'));
         } else if (this.#served > 0) {
           this.#fail(new WeftError('WEFT_ERR_UPSTREAM_CONNECT', 'pooled connection was closed by the peer'));
         } else {
@@ -427,6 +429,9 @@ export class UpstreamConnection implements BodySink, BodySource {
     req.removeListener('data', this.#onReqData);
     req.removeListener('end', this.#onReqEnd);
     req.removeListener('close', this.#onReqClose);
+    // A body no longer wanted (the exchange ended first) is read and dropped,
+    // so that the caller's connection is not left stalled behind it.
+    if (!this.#reqDone) req.resume();
   }
 
   // --- endings ---

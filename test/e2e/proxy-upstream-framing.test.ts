@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Proxy } from '../../proxy/proxy.ts';
 import { codeOfResponse } from '../harness/error-code.ts';
-import { Closer, id, pki, startProxy } from '../harness/mesh-fixture.ts';
+import { Closer, id, pki, startApp, startProxy } from '../harness/mesh-fixture.ts';
 import { startRawUpstream, writeSlowly, type RawRequest, type RawUpstream } from '../harness/raw-upstream.ts';
 
 interface Reply {
@@ -34,7 +34,11 @@ interface CallOptions {
   expectContinue?: boolean;
   /** Read the response with pauses (the proxy must hold back). */
   slowReader?: boolean;
+  /** Default: a new connection for this request only. */
+  agent?: http.Agent;
 }
+
+const MiB = 1024 * 1024;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -44,7 +48,7 @@ function call(proxyPort: number, url: string, opts: CallOptions = {}): Promise<R
     const headers: http.OutgoingHttpHeaders = { host: new URL(url).host, ...opts.headers };
     if (opts.body !== undefined && opts.chunked !== true) headers['content-length'] = opts.body.length;
     if (opts.expectContinue === true) headers.expect = '100-continue';
-    const req = http.request({ host: '127.0.0.1', port: proxyPort, method: opts.method ?? 'GET', path: url, headers, agent: false });
+    const req = http.request({ host: '127.0.0.1', port: proxyPort, method: opts.method ?? 'GET', path: url, headers, agent: opts.agent ?? false });
     let settled = false;
     const settle = (r: Reply): void => {
       if (!settled) {
@@ -76,10 +80,14 @@ function call(proxyPort: number, url: string, opts: CallOptions = {}): Promise<R
       req.on('continue', () => req.end(body));
     } else {
       void (async () => {
-        for (let i = 0; i < body.length; i += 64 * 1024) {
-          if (!req.write(body.subarray(i, i + 64 * 1024))) await once(req, 'drain');
+        try {
+          for (let i = 0; i < body.length; i += 64 * 1024) {
+            if (!req.write(body.subarray(i, i + 64 * 1024))) await once(req, 'drain');
+          }
+          req.end();
+        } catch {
+          // The request failed: its 'error' settles the call.
         }
-        req.end();
       })();
     }
   });
@@ -319,6 +327,21 @@ describe('upstream response framing (raw upstream, one plaintext hop)', () => {
     await until(() => up.closed === 1, 'the proxy closing the upstream connection');
   });
 
+  it('an upstream that answers before the request body is through: the caller gets the answer, the proxy keeps serving', async () => {
+    const app = closer.add(
+      await startApp('early', (req, res) => {
+        res.writeHead(req.method === 'POST' ? 413 : 200, { 'content-length': 0 });
+        res.end();
+      }),
+    );
+    const agent = new http.Agent({ keepAlive: true });
+    const url = `http://127.0.0.1:${app.port}/upload`;
+    const r = await call(proxy.ports.outbound, url, { method: 'POST', body: randomBytes(4 * MiB), agent });
+    expect(r.status).toBe(413);
+    expect((await call(proxy.ports.outbound, url)).status).toBe(200);
+    agent.destroy();
+  });
+
   it('sends a request head exactly once, with the hop-by-hop headers gone and this hop appended', async () => {
     const { up, url } = await upstream((req) => req.socket.write(OK));
     await call(proxy.ports.outbound, url('/h?q=1'), {
@@ -426,7 +449,6 @@ describe('a 503 that is retried', () => {
   });
 });
 
-const MiB = 1024 * 1024;
 const CLIENT_ID = id('demo', 'client');
 const SERVER_ID = id('demo', 'web');
 
