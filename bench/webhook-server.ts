@@ -6,6 +6,7 @@
 // Prints {"port":N,"ca":"<anchor PEM>"} when listening.
 import { createTestPki } from '../identity/test-pki.ts';
 import { createLogger, parseLogLevel } from '../proto/log.ts';
+import { batchedStderr } from '../injector/log-writer.ts';
 import { start } from '../injector/webhook-server.ts';
 import { StaticNamespaceLookup } from '../injector/namespace-lookup.ts';
 
@@ -17,7 +18,7 @@ const webhook = await start({
   tls: { cert: leaf.chainPem.join(''), key: leaf.keyPem },
   inject: { proxyImage: 'weft:bench', proxyVersion: 'bench' },
   namespaces: new StaticNamespaceLookup([{ name: 'demo', labels: {}, annotations: { 'weft.dev/inject': 'enabled' } }]),
-  logger: createLogger(parseLogLevel(process.env.WEFT_LOG_LEVEL), 'injector'),
+  logger: createLogger(parseLogLevel(process.env.WEFT_LOG_LEVEL), 'injector', batchedStderr().write),
 });
 process.stdout.write(`${JSON.stringify({ port: webhook.port, ca: pki.anchorPem })}\n`);
 process.on('SIGTERM', () => void webhook.close().then(() => process.exit(0)));

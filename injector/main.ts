@@ -10,6 +10,7 @@ import { readFileSync, watchFile, unwatchFile } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createLogger, parseLogLevel } from '../proto/log.ts';
 import { PORTS } from '../proto/mesh.ts';
+import { batchedStderr } from './log-writer.ts';
 import { StaticNamespaceLookup, type NamespaceLookup } from './namespace-lookup.ts';
 import { createKubeNamespaceLookup, type KubeNamespaceLookup } from './namespace-lookup-kube.ts';
 import type { NamespaceMeta } from './patch.ts';
@@ -56,7 +57,7 @@ const pullPolicy = values['image-pull-policy'];
 if (pullPolicy !== undefined && !['Always', 'IfNotPresent', 'Never'].includes(pullPolicy)) {
   fail(`--image-pull-policy ${pullPolicy}: expected Always, IfNotPresent or Never`);
 }
-const log = createLogger(parseLogLevel(values['log-level']), 'injector');
+const log = createLogger(parseLogLevel(values['log-level']), 'injector', batchedStderr().write);
 const nsFile = values['namespaces-file'];
 const cacheMs = Number(values['namespace-cache-ms']);
 if (!Number.isFinite(cacheMs) || cacheMs < 0) fail(`--namespace-cache-ms ${values['namespace-cache-ms']}: expected a number of ms`);
