@@ -8,7 +8,7 @@ import { createTestPki, type TestPki } from '../identity/test-pki.ts';
 import { admissionReview, testPod, TEST_OPTIONS } from './admission-test-fixtures.ts';
 import { reviewAdmission, MAX_REVIEW_BYTES } from './admission.ts';
 import { StaticNamespaceLookup } from './namespace-lookup.ts';
-import { start, type Webhook } from './webhook-server.ts';
+import { KEEP_ALIVE_MS, start, type Webhook } from './webhook-server.ts';
 
 let pki: TestPki;
 let hook: Webhook;
@@ -79,6 +79,12 @@ describe('webhook server', () => {
     expect(review).toMatchObject({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'u-1', allowed: true, patchType: 'JSONPatch' } });
     const ops = JSON.parse(Buffer.from(review.response.patch, 'base64').toString('utf8'));
     expect(ops.some((o: { path: string }) => o.path === '/spec/containers/0')).toBe(true);
+  });
+
+  it('keeps idle connections longer than the apiserver does (90 s), so it is the one that closes them', async () => {
+    const r = await request('POST', '/mutate', JSON.stringify(admissionReview(testPod())));
+    expect(r.headers['keep-alive']).toBe(`timeout=${KEEP_ALIVE_MS / 1000}`);
+    expect(KEEP_ALIVE_MS).toBeGreaterThan(90_000);
   });
 
   it('also accepts POST /', async () => {
