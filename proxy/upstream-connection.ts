@@ -1,6 +1,5 @@
 // One kept-alive HTTP/1.1 connection to an upstream, carrying one exchange at
-// a time: it writes the request (head and a body already received in one
-// write; a streamed body with backpressure), reads the response (interim 1xx
+// a time: it writes the request (upstream-request.ts), reads the response (interim 1xx
 // skipped, the head parsed by http1-response-head.ts, a chunked body decoded),
 // hands it to the PooledResponse with backpressure, and once the message is
 // complete returns itself to its owner (the origin's pool) if it may be reused.
@@ -8,6 +7,7 @@
 // are connect failures (retryable: the peer had closed it); after, resets.
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { UpstreamRequestWriter } from './upstream-request.ts';
 import { WeftError, findWeftError } from '../proto/errors.ts';
 import { parseResponseHead } from './http1-response-head.ts';
 import { ChunkedDecoder, type BodySink } from './http1-chunked-body.ts';
@@ -32,8 +32,6 @@ const MIN_IDLE_MS = 500;
 const BODY_STALL_MS = 300_000;
 /** discard() reads and drops at most this much of a body; a larger one closes the connection. */
 const DISCARD_LIMIT = 64 * 1024;
-/** A known body (already received from the client) this small is copied into the head's write. */
-const COPY_BODY_LIMIT = 16 * 1024;
 
 // Phases of the connection.
 const IDLE = 0;
@@ -65,30 +63,22 @@ export class UpstreamConnection implements BodySink, BodySource {
   /** Bytes discard() may still drop; -1 when not discarding. */
   #discardLeft = -1;
   #removed = false;
-  // The request body being streamed from the caller.
-  #req: IncomingMessage | undefined;
-  #reqChunked = false;
-  #reqDone = true;
-  #reqPaused = false;
+  readonly #request: UpstreamRequestWriter;
   // Idle timer: one per connection, re-armed with refresh().
   #idleTimer: NodeJS.Timeout | undefined;
   #idleMs = 0;
-  // Listeners, bound once per connection (not per request).
-  readonly #onReqData = (chunk: Buffer): void => this.#writeBodyChunk(chunk);
-  readonly #onReqEnd = (): void => this.#requestBodyEnded();
-  readonly #onReqClose = (): void => {
-    if (!this.#reqDone) this.#fail(new WeftError('WEFT_ERR_UPSTREAM_RESET', 'the caller went away while sending the request body'));
-  };
 
   constructor(socket: Socket, owner: ConnectionOwner, secure: boolean) {
     this.socket = socket;
     this.#owner = owner;
     this.#secure = secure;
+    this.#request = new UpstreamRequestWriter(socket, () =>
+      this.#fail(new WeftError('WEFT_ERR_UPSTREAM_RESET', 'the caller went away while sending the request body')),
+    );
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err: Error) => this.#onError(err));
     socket.on('close', () => this.#onClose());
-    socket.on('drain', () => this.#onDrain());
     socket.setTimeout(BODY_STALL_MS);
     socket.on('timeout', () => this.#onTimeout());
   }
@@ -104,44 +94,7 @@ export class UpstreamConnection implements BodySink, BodySource {
     this.#gotBytes = false;
     this.#headRequest = headRequest;
     this.#discardLeft = -1;
-    const socket = this.socket;
-    if (bodyless) {
-      this.#reqDone = true;
-      socket.write(`${head}\r\n`, 'latin1');
-      return;
-    }
-    const declaredLength = req.headers['content-length'] !== undefined;
-    if (req.complete && req.readableFlowing !== true) {
-      // The whole body has arrived already (the usual case for a small one):
-      // head and body in one write, with its length.
-      this.#reqDone = true;
-      const body = req.read() as Buffer | null;
-      const n = body === null ? 0 : body.length;
-      const h = declaredLength ? `${head}\r\n` : `${head}content-length: ${n}\r\n\r\n`;
-      if (body === null || n === 0) {
-        socket.write(h, 'latin1');
-      } else if (n <= COPY_BODY_LIMIT) {
-        const out = Buffer.allocUnsafe(h.length + n);
-        out.write(h, 0, 'latin1');
-        body.copy(out, h.length);
-        socket.write(out);
-      } else {
-        socket.cork();
-        socket.write(h, 'latin1');
-        socket.write(body);
-        socket.uncork();
-      }
-      return;
-    }
-    // Streamed: with the client's Content-Length, or chunked as the client sent it.
-    this.#reqDone = false;
-    this.#reqPaused = false;
-    this.#reqChunked = !declaredLength;
-    this.#req = req;
-    socket.write(declaredLength ? `${head}\r\n` : `${head}transfer-encoding: ${req.headers['transfer-encoding'] ?? 'chunked'}\r\n\r\n`, 'latin1');
-    req.on('data', this.#onReqData);
-    req.on('end', this.#onReqEnd);
-    req.on('close', this.#onReqClose);
+    this.#request.send(head, req, bodyless);
   }
 
   /** Whether the connection can take an exchange now (idle and open). */
@@ -325,8 +278,8 @@ export class UpstreamConnection implements BodySink, BodySource {
     this.#phase = IDLE;
     this.#served++;
     this.#discardLeft = -1;
-    const reuse = this.#reusable && clean && this.#reqDone;
-    if (!this.#reqDone) this.#detachRequest();
+    const reuse = this.#reusable && clean && this.#request.done;
+    this.#request.detach();
     response?.onEnd();
     if (this.#paused) {
       this.#paused = false;
@@ -387,53 +340,6 @@ export class UpstreamConnection implements BodySink, BodySource {
     }
   }
 
-  // --- request body ---
-
-  #writeBodyChunk(chunk: Buffer): void {
-    if (this.#phase === CLOSED) return;
-    const socket = this.socket;
-    let ok: boolean;
-    if (this.#reqChunked) {
-      socket.cork();
-      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      socket.write(chunk);
-      ok = socket.write('\r\n', 'latin1');
-      socket.uncork();
-    } else {
-      ok = socket.write(chunk);
-    }
-    if (!ok && !this.#reqPaused) {
-      this.#reqPaused = true;
-      this.#req?.pause();
-    }
-  }
-
-  #requestBodyEnded(): void {
-    if (this.#reqChunked && this.#phase !== CLOSED) this.socket.write('0\r\n\r\n', 'latin1');
-    this.#reqDone = true;
-    this.#detachRequest();
-  }
-
-  #onDrain(): void {
-    if (this.#reqPaused) {
-      this.#reqPaused = false;
-      this.#req?.resume();
-    }
-  }
-
-  #detachRequest(): void {
-    const req = this.#req;
-    if (req === undefined) return;
-    this.#req = undefined;
-    this.#reqPaused = false;
-    req.removeListener('data', this.#onReqData);
-    req.removeListener('end', this.#onReqEnd);
-    req.removeListener('close', this.#onReqClose);
-    // A body no longer wanted (the exchange ended first) is read and dropped,
-    // so that the caller's connection is not left stalled behind it.
-    if (!this.#reqDone) req.resume();
-  }
-
   // --- endings ---
 
   /** The exchange in flight (if any) fails with `err`; the connection is closed. */
@@ -448,7 +354,7 @@ export class UpstreamConnection implements BodySink, BodySource {
   #destroy(): void {
     this.#phase = CLOSED;
     this.#partialHead = undefined;
-    this.#detachRequest();
+    this.#request.detach();
     if (this.#idleTimer !== undefined) {
       clearTimeout(this.#idleTimer);
       this.#idleTimer = undefined;

@@ -13,7 +13,11 @@ export interface UpstreamResponse {
   readonly headers: IncomingHttpHeaders;
   /** Streams the body into `dest` and ends it; resolves when done or failed. */
   pipeTo(dest: Writable): Promise<void>;
-  /** Drops the body (a 503 about to be retried), freeing the connection. */
+  /**
+   * Drops the body (a 503 about to be retried), freeing the connection: a
+   * rest of at most 64 KiB is read and dropped and the connection reused; a
+   * larger or close-delimited one closes the connection instead.
+   */
   discard(): void;
 }
 

@@ -1,0 +1,129 @@
+// Writes a request onto an upstream connection: the head, and the caller's
+// body. A body that has fully arrived already (the usual case for a small
+// one) goes out with the head in one write, framed by its length; one still
+// arriving is streamed as it comes, with the caller's Content-Length or
+// chunked as the caller sent it, pausing the caller while the socket is full.
+// One per connection, reused for each of its exchanges.
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** A body this small is copied into the head's buffer; a larger one is written next to it (one writev). */
+const COPY_BODY_LIMIT = 16 * 1024;
+
+export class UpstreamRequestWriter {
+  readonly #socket: Socket;
+  readonly #onCallerGone: () => void;
+  #req: IncomingMessage | undefined;
+  #chunked = false;
+  #done = true;
+  #paused = false;
+  // Listeners, bound once per connection (not per request).
+  readonly #onData = (chunk: Buffer): void => this.#write(chunk);
+  readonly #onEnd = (): void => this.#ended();
+  readonly #onClose = (): void => {
+    if (!this.#done) this.#onCallerGone();
+  };
+
+  /** `onCallerGone`: the caller closed before its body was through. */
+  constructor(socket: Socket, onCallerGone: () => void) {
+    this.#socket = socket;
+    this.#onCallerGone = onCallerGone;
+    socket.on('drain', () => this.#drained());
+  }
+
+  /** The whole body has been written (or there was none). */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Writes `head` (request line and headers, without the final CRLF) and the body of `req`. */
+  send(head: string, req: IncomingMessage, bodyless: boolean): void {
+    const socket = this.#socket;
+    if (bodyless) {
+      this.#done = true;
+      socket.write(`${head}\r\n`, 'latin1');
+      return;
+    }
+    const declaredLength = req.headers['content-length'] !== undefined;
+    if (req.complete && req.readableFlowing !== true) {
+      // Everything is here: head and body in one write, with its length.
+      this.#done = true;
+      const body = req.read() as Buffer | null;
+      const n = body === null ? 0 : body.length;
+      const h = declaredLength ? `${head}\r\n` : `${head}content-length: ${n}\r\n\r\n`;
+      if (body === null || n === 0) {
+        socket.write(h, 'latin1');
+      } else if (n <= COPY_BODY_LIMIT) {
+        const out = Buffer.allocUnsafe(h.length + n);
+        out.write(h, 0, 'latin1');
+        body.copy(out, h.length);
+        socket.write(out);
+      } else {
+        socket.cork();
+        socket.write(h, 'latin1');
+        socket.write(body);
+        socket.uncork();
+      }
+      return;
+    }
+    this.#done = false;
+    this.#paused = false;
+    this.#chunked = !declaredLength;
+    this.#req = req;
+    socket.write(
+      declaredLength ? `${head}\r\n` : `${head}transfer-encoding: ${req.headers['transfer-encoding'] ?? 'chunked'}\r\n\r\n`,
+      'latin1',
+    );
+    req.on('data', this.#onData);
+    req.on('end', this.#onEnd);
+    req.on('close', this.#onClose);
+  }
+
+  /**
+   * Stops streaming (the exchange is over, or failed). A body not through is
+   * read on and dropped, so that the caller's connection is not left stalled
+   * behind it.
+   */
+  detach(): void {
+    const req = this.#req;
+    if (req === undefined) return;
+    this.#req = undefined;
+    this.#paused = false;
+    req.removeListener('data', this.#onData);
+    req.removeListener('end', this.#onEnd);
+    req.removeListener('close', this.#onClose);
+    if (!this.#done) req.resume();
+  }
+
+  #write(chunk: Buffer): void {
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    let ok: boolean;
+    if (this.#chunked) {
+      socket.cork();
+      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      socket.write(chunk);
+      ok = socket.write('\r\n', 'latin1');
+      socket.uncork();
+    } else {
+      ok = socket.write(chunk);
+    }
+    if (!ok && !this.#paused) {
+      this.#paused = true;
+      this.#req?.pause();
+    }
+  }
+
+  #ended(): void {
+    if (this.#chunked && !this.#socket.destroyed) this.#socket.write('0\r\n\r\n', 'latin1');
+    this.#done = true;
+    this.detach();
+  }
+
+  #drained(): void {
+    if (this.#paused) {
+      this.#paused = false;
+      this.#req?.resume();
+    }
+  }
+}
