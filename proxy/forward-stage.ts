@@ -5,8 +5,7 @@
 // Resolves when response headers arrive; network errors become typed errors.
 // Requests go through Weft's own HTTP/1.1 client (upstream-origin.ts);
 // upgrades (WebSocket) through node:http.
-import http, { type OutgoingHttpHeaders } from 'node:http';
-import https from 'node:https';
+import type { Agent as HttpAgent, OutgoingHttpHeaders, RequestOptions } from 'node:http';
 import { PooledResponse, fromIncoming, type UpstreamResponse } from './upstream-response.ts';
 import { WeftError } from '../proto/errors.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
@@ -15,6 +14,9 @@ import { requestHead } from './http1-request-head.ts';
 import type { UpstreamPool } from './upstream-pool.ts';
 import type { UpstreamOrigin } from './upstream-origin.ts';
 import type { Exchange, Handler } from './exchange.ts';
+// Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
+const http = process.getBuiltinModule('node:http');
+const https = process.getBuiltinModule('node:https');
 
 function headersOf(ex: Exchange): OutgoingHttpHeaders {
   const req = ex.req;
@@ -64,7 +66,7 @@ function destinationOf(ex: Exchange, headers: OutgoingHttpHeaders, pool: Upstrea
 interface Target {
   host: string;
   port: number;
-  agent: http.Agent;
+  agent: HttpAgent;
   secure: boolean;
   headers: OutgoingHttpHeaders;
 }
@@ -125,7 +127,7 @@ function httpForward(pool: UpstreamPool, appAddress: string): Handler {
         reject(deadline.expired);
         return;
       }
-      const options: http.RequestOptions = {
+      const options: RequestOptions = {
         host: t.host,
         port: t.port,
         method: ex.req.method,

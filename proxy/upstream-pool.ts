@@ -6,14 +6,18 @@
 // HTTP/1.1 client (upstream-origin.ts, upstream-connection.ts); WebSocket
 // upgrades through node:http agents. Both share the TLS context and the peer
 // identity check.
-import http from 'node:http';
-import https from 'node:https';
-import tls, { type PeerCertificate } from 'node:tls';
+import type { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
+import type { ConnectionOptions, PeerCertificate, SecureContext } from 'node:tls';
 import net from 'node:net';
 import { WeftError } from '../proto/errors.ts';
 import { certificateSpiffeId } from '../identity/svid-verify.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
 import { UpstreamOrigin, type Connector } from './upstream-origin.ts';
+// Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
+const http = process.getBuiltinModule('node:http');
+const https = process.getBuiltinModule('node:https');
+const tls = process.getBuiltinModule('node:tls');
 
 /** Our own certificate, key and the trust anchors we verify peers against. */
 export interface TlsMaterial {
@@ -56,9 +60,9 @@ export type ConnectionHook = (socket: import('node:net').Socket, tls: boolean) =
  * upgrades. Connections opened are reported to `onConnection` (metrics).
  */
 export class UpstreamPool {
-  readonly plain: http.Agent;
-  #context: tls.SecureContext | undefined;
-  readonly #tlsAgents = new Map<string, https.Agent>();
+  readonly plain: HttpAgent;
+  #context: SecureContext | undefined;
+  readonly #tlsAgents = new Map<string, HttpsAgent>();
   /** Plaintext origins by address, then port (no key string built per request). */
   readonly #plainOrigins = new Map<string, Map<number, UpstreamOrigin>>();
   /** mTLS origins by tlsAgentKey (kept while the config names them: each holds its TLS session). */
@@ -178,7 +182,7 @@ export class UpstreamPool {
   }
 
   /** The agent for an mTLS endpoint that must present `identity`. */
-  tlsAgent(address: string, port: number, identity: string): https.Agent {
+  tlsAgent(address: string, port: number, identity: string): HttpsAgent {
     const key = `${address}:${port}|${identity}`;
     let agent = this.#tlsAgents.get(key);
     if (agent === undefined) {
@@ -190,11 +194,11 @@ export class UpstreamPool {
       });
       // The context is read at connect time, so rotation applies to new connections.
       const create = agent.createConnection.bind(agent);
-      agent.createConnection = function (options: tls.ConnectionOptions, cb?: () => void) {
+      agent.createConnection = function (options: ConnectionOptions, cb?: () => void) {
         if (pool.#context === undefined) {
           throw new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet');
         }
-        return create({ ...options, secureContext: pool.#context, servername: undefined } as tls.ConnectionOptions, cb);
+        return create({ ...options, secureContext: pool.#context, servername: undefined } as ConnectionOptions, cb);
       } as typeof agent.createConnection;
       this.#tlsAgents.set(key, this.#watch(agent, true));
     }
@@ -228,7 +232,7 @@ export class UpstreamPool {
     this.#tlsAgents.clear();
   }
 
-  #watch<A extends http.Agent>(agent: A, isTls: boolean): A {
+  #watch<A extends HttpAgent>(agent: A, isTls: boolean): A {
     const seen = new WeakSet<object>();
     // 'free' fires for every socket returned to the pool; count each socket once, at creation.
     const create = agent.createConnection.bind(agent);
@@ -253,7 +257,7 @@ export function tlsAgentKey(address: string, port: number, identity: string): st
   return `${address}:${port}|${identity}`;
 }
 
-function closeIdle(agent: http.Agent): void {
+function closeIdle(agent: HttpAgent): void {
   for (const list of Object.values(agent.freeSockets)) {
     for (const s of list ?? []) s.destroy();
   }
