@@ -4,15 +4,10 @@
 // validity and serial number included, is a parameter: the caller owns the
 // clock. Keys are PEM (subject keys RSA: forge encodes only RSA public keys).
 
-import {
-  X509Certificate,
-  createPrivateKey,
-  createPublicKey,
-  randomBytes,
-  sign,
-  type KeyObject,
-} from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import forge from 'node-forge';
+// node:crypto via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
+const { X509Certificate: X509, createPrivateKey, createPublicKey, randomBytes, sign } = process.getBuiltinModule('node:crypto');
 
 export interface DistinguishedName {
   commonName?: string;
@@ -84,7 +79,7 @@ export function loadSigner(input: { certPem: string; keyPem: string }): CertSign
   let x509: X509Certificate;
   let key: KeyObject;
   try {
-    x509 = new X509Certificate(input.certPem);
+    x509 = new X509(input.certPem);
     key = createPrivateKey(input.keyPem);
   } catch (cause) {
     throw new TypeError('signer certificate or key cannot be parsed', { cause });

@@ -3,9 +3,10 @@
 // the authenticated identity, but a correct CSR documents intent).
 // Off the event loop: the key is generated on libuv's thread pool and the
 // CSR is signed natively (forge's pure-JS RSA would block a proxy ~50 ms).
-import { generateKeyPair, sign } from 'node:crypto';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
+// node:crypto via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
+const { generateKeyPair, sign } = process.getBuiltinModule('node:crypto');
 
 export interface KeyAndCsr {
   keyPem: string;

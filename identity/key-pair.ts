@@ -2,7 +2,8 @@
 // JS key generation is far slower). RSA, because node-forge, which builds
 // Weft's certificates, only handles RSA subject keys.
 
-import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+// node:crypto via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
+const { createPrivateKey, createPublicKey, generateKeyPairSync } = process.getBuiltinModule('node:crypto');
 
 export interface KeyPairPem {
   /** PKCS#8 private key */

@@ -4,11 +4,13 @@
 // with exactly one URI SAN that is a valid SPIFFE ID, and optionally the ID
 // the caller expects. Every failure is a WeftError with an identity code.
 
-import { X509Certificate, type KeyObject } from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { WeftError } from '../proto/errors.ts';
 import { parseSpiffeId, type SpiffeId } from './spiffe-id.ts';
 import { uriSans } from './subject-alt-name.ts';
+// node:crypto via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
+const { X509Certificate: X509 } = process.getBuiltinModule('node:crypto');
 
 /** Longest chain accepted (leaf + intermediates [+ a copy of the anchor]). */
 const MAX_CHAIN_LENGTH = 8;
@@ -79,9 +81,9 @@ export function splitPemCertificates(pem: string): string[] {
 
 /** Parses one certificate (PEM, DER or already parsed); throws WEFT_ERR_SVID_MALFORMED. */
 export function parseCertificate(input: CertificateInput): X509Certificate {
-  if (input instanceof X509Certificate) return input;
+  if (input instanceof X509) return input;
   try {
-    return new X509Certificate(input);
+    return new X509(input);
   } catch (cause) {
     throw malformed('cannot parse certificate', cause);
   }

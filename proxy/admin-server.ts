@@ -1,10 +1,12 @@
 // The admin listener (4191): /metrics (Prometheus text), /ready (200 once the
 // proxy holds a config and a certificate), /live, /config (the config in
 // force and its version, no secrets), /shutdown (POST, only when enabled).
-import http from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { ProxyConfig } from '../proto/mesh.ts';
 import type { ProxyMetrics } from './metrics.ts';
+// Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
+const http = process.getBuiltinModule('node:http');
 
 export interface AdminOptions {
   metrics: ProxyMetrics;
@@ -14,7 +16,7 @@ export interface AdminOptions {
   onShutdown: () => void;
 }
 
-function text(res: http.ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+function text(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }

@@ -3,9 +3,11 @@
 // Content-Length with Transfer-Encoding, or duplicate Content-Length, are
 // parse errors), and parse errors answered with a typed 400 / 431 / 408
 // before anything reaches an app.
-import http from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { rawErrorResponse } from './error-response.ts';
+// Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
+const http = process.getBuiltinModule('node:http');
 
 export interface HttpLimits {
   /** Largest request head (request line + headers), bytes: beyond it 431. */
@@ -25,7 +27,7 @@ export const DEFAULT_LIMITS: HttpLimits = {
   keepAliveTimeoutMs: 65_000,
 };
 
-export function createHttpServer(limits: HttpLimits): http.Server {
+export function createHttpServer(limits: HttpLimits): Server {
   const server = http.createServer({
     maxHeaderSize: limits.maxHeaderBytes,
     headersTimeout: limits.headersTimeoutMs,
@@ -40,7 +42,7 @@ export function createHttpServer(limits: HttpLimits): http.Server {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(err, socket));
   const tracker: ResponseTracker = { active: 0, idle: [] };
   trackers.set(server, tracker);
-  server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
     tracker.active++;
     // 'close' follows 'finish', and also comes when the connection is lost.
     res.once('close', () => {
@@ -54,7 +56,7 @@ interface ResponseTracker {
   active: number;
   idle: Array<() => void>;
 }
-const trackers = new WeakMap<http.Server, ResponseTracker>();
+const trackers = new WeakMap<Server, ResponseTracker>();
 
 /**
  * Resolves once every response `server` has begun is complete (last byte
@@ -62,7 +64,7 @@ const trackers = new WeakMap<http.Server, ResponseTracker>();
  * close: a response is in flight until its body has been sent, not merely
  * until the upstream's headers arrived.
  */
-export function responsesDone(server: http.Server, timeoutMs: number): Promise<void> {
+export function responsesDone(server: Server, timeoutMs: number): Promise<void> {
   const t = trackers.get(server);
   if (t === undefined || t.active === 0) return Promise.resolve();
   return new Promise<void>((resolve) => {

@@ -4,12 +4,14 @@
 // (checked by OpenSSL during the handshake); its SPIFFE ID is read once per
 // connection. Plaintext in strict mode is refused with a 403 naming
 // WEFT_ERR_TLS_REQUIRED before any HTTP parsing.
+import type { SecureContext, TLSSocket } from 'node:tls';
 import net from 'node:net';
-import tls from 'node:tls';
 import type http from 'node:http';
 import { certificateSpiffeId } from '../identity/svid-verify.ts';
 import { rawErrorResponse } from './error-response.ts';
 import type { ProxyMetrics } from './metrics.ts';
+// Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
+const tls = process.getBuiltinModule('node:tls');
 
 const TLS_HANDSHAKE = 0x16;
 const clientIds = new WeakMap<object, string>();
@@ -20,7 +22,7 @@ export function clientIdOf(socket: net.Socket): string {
   if (id === undefined) {
     id = '';
     try {
-      const cert = (socket as tls.TLSSocket).getPeerCertificate();
+      const cert = (socket as TLSSocket).getPeerCertificate();
       if (cert.raw !== undefined && (cert as { ca?: boolean }).ca !== true) id = certificateSpiffeId(cert.raw);
     } catch {
       id = '';
@@ -34,7 +36,7 @@ export interface InboundListenerOptions {
   http: http.Server;
   metrics: ProxyMetrics;
   /** Current TLS context (our certificate + trust bundle); undefined: not ready, TLS refused. */
-  context: () => tls.SecureContext | undefined;
+  context: () => SecureContext | undefined;
   strict: () => boolean;
   handshakeTimeoutMs?: number;
 }

@@ -2,9 +2,8 @@
 // and admin (4191) listeners and returns a handle to feed it config and
 // identity and to close it gracefully. Holds the last good config and
 // certificate; a bad config is refused and the previous one keeps serving.
+import type { SecureContext } from 'node:tls';
 import type net from 'node:net';
-import tls from 'node:tls';
-import { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { once } from 'node:events';
 import type { ProxyConfig } from '../proto/mesh.ts';
@@ -28,6 +27,9 @@ import { createLogger, type Logger } from '../proto/log.ts';
 import { startIdentityClient } from './identity-client.ts';
 import { startConfigClient } from './config-client.ts';
 import type { ControlPlaneTarget } from './control-plane-channel.ts';
+// Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
+const tls = process.getBuiltinModule('node:tls');
+const { X509Certificate } = process.getBuiltinModule('node:crypto');
 
 /** notAfter of the first certificate of a PEM chain, ms. */
 function certificateNotAfter(chainPem: string): number | undefined {
@@ -115,7 +117,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
 
   let runtime: RuntimeConfig | undefined;
   let identity: { certChainPem: string; keyPem: string } | undefined;
-  let serverContext: tls.SecureContext | undefined;
+  let serverContext: SecureContext | undefined;
   let draining = false;
   let inflight = 0;
   let drained: (() => void) | undefined;
