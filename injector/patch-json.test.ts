@@ -103,6 +103,15 @@ describe('patchJson', () => {
     }).toThrow(TypeError);
     expect(() => value.env.push({})).toThrow(TypeError);
   });
+
+  it('never freezes what the caller passed in', () => {
+    const proxyCommand = ['node', '/x/proxy.js'];
+    const defaultResources = { cpuRequest: '10m' };
+    const o: InjectOptions = { ...OPTS, proxyCommand, awaitCommand: ['true'], initCommand: ['true'], defaultResources };
+    const p = testPod();
+    injectionPatch(p, ENABLED, o);
+    for (const v of [proxyCommand, defaultResources, o.awaitCommand, o.initCommand, o, p, p.spec]) expect(Object.isFrozen(v)).toBe(false);
+  });
 });
 
 describe('answerJson', () => {
