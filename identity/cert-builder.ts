@@ -60,6 +60,14 @@ export interface LeafCertOptions extends CommonCertOptions {
   ipAddresses?: readonly string[];
   /** basicConstraints CA:TRUE instead of CA:FALSE (for tests of rejection). */
   isCa?: boolean;
+  /**
+   * For tests of rejection: the keyUsage bits to set instead of the default
+   * (node-forge names, e.g. { keyCertSign: true }), or null for no keyUsage
+   * extension at all.
+   */
+  keyUsage?: Readonly<Record<string, boolean>> | null;
+  /** For tests of rejection: the extKeyUsage purposes instead of serverAuth + clientAuth, or null for none. */
+  extKeyUsage?: Readonly<Record<string, boolean>> | null;
 }
 
 const SHA256_WITH_RSA = forge.pki.oids['sha256WithRSAEncryption'] as string;
@@ -169,15 +177,21 @@ export function buildLeafCert(opts: LeafCertOptions): string {
     signingKey: signer.key,
     extensions: () => [
       { name: 'basicConstraints', critical: true, cA: isCa },
-      isCa
-        ? { name: 'keyUsage', critical: true, digitalSignature: true, keyCertSign: true, cRLSign: true }
-        : { name: 'keyUsage', critical: true, digitalSignature: true, keyEncipherment: true },
-      { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
+      ...keyUsageExtension(opts.keyUsage, isCa),
+      ...(opts.extKeyUsage === null ? [] : [{ name: 'extKeyUsage', ...(opts.extKeyUsage ?? { serverAuth: true, clientAuth: true }) }]),
       ...(altNames.length > 0 ? [{ name: 'subjectAltName', critical: subject.length === 0, altNames }] : []),
       { name: 'subjectKeyIdentifier' },
       ...authorityKeyId(signer),
     ],
   });
+}
+
+function keyUsageExtension(bits: LeafCertOptions['keyUsage'], isCa: boolean): object[] {
+  if (bits === null) return [];
+  if (bits !== undefined) return [{ name: 'keyUsage', critical: true, ...bits }];
+  return isCa
+    ? [{ name: 'keyUsage', critical: true, digitalSignature: true, keyCertSign: true, cRLSign: true }]
+    : [{ name: 'keyUsage', critical: true, digitalSignature: true, keyEncipherment: true }];
 }
 
 function caBasicConstraints(pathLength: number | undefined): object {

@@ -7,8 +7,8 @@
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { WeftError } from '../proto/errors.ts';
-import { parseSpiffeId, type SpiffeId } from './spiffe-id.ts';
-import { uriSans } from './subject-alt-name.ts';
+import type { SpiffeId } from './spiffe-id.ts';
+import { checkSvidLeaf, checkValidAt, describeCertificate as describe, spiffeIdOf, type SvidRole } from './svid-leaf.ts';
 // node:crypto via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
 const { X509Certificate: X509 } = process.getBuiltinModule('node:crypto');
 
@@ -60,6 +60,8 @@ export type VerifySvidOptions = ChainInput &
     now: Date;
     /** When given, the SVID's ID must equal it (else WEFT_ERR_IDENTITY_MISMATCH). */
     expectedId?: string | undefined;
+    /** When given, an extended key usage on the leaf must allow this TLS role. */
+    role?: SvidRole | undefined;
   };
 
 export interface VerifiedSvid {
@@ -134,12 +136,6 @@ function parseChain(opts: VerifySvidOptions): X509Certificate[] {
   return chain;
 }
 
-function describe(cert: X509Certificate): string {
-  // An SVID may have an empty subject, which Node reports as undefined.
-  const subject = cert.subject as string | undefined;
-  return subject ? `"${subject.replace(/\n/g, ', ')}"` : `certificate with serial ${cert.serialNumber}`;
-}
-
 function validAt(cert: X509Certificate, t: number): boolean {
   return cert.validFromDate.getTime() <= t && t <= cert.validToDate.getTime();
 }
@@ -186,19 +182,7 @@ function buildPath(chain: X509Certificate[], bundle: TrustBundle, t: number): X5
 }
 
 function checkValidity(path: X509Certificate[], now: Date): void {
-  const t = now.getTime();
-  if (Number.isNaN(t)) throw new TypeError('now must be a valid Date');
-  for (const cert of path) {
-    if (t < cert.validFromDate.getTime()) {
-      throw new WeftError(
-        'WEFT_ERR_SVID_NOT_YET_VALID',
-        `${describe(cert)} is not valid before ${cert.validFromDate.toISOString()}`,
-      );
-    }
-    if (t > cert.validToDate.getTime()) {
-      throw new WeftError('WEFT_ERR_SVID_EXPIRED', `${describe(cert)} expired at ${cert.validToDate.toISOString()}`);
-    }
-  }
+  for (const cert of path) checkValidAt(cert, now);
 }
 
 /** The SPIFFE ID of an X.509 SVID: its one URI SAN, validated. Throws WEFT_ERR_SVID_SAN / _MALFORMED. */
@@ -207,26 +191,15 @@ export function certificateSpiffeId(certificate: CertificateInput): string {
   return spiffeIdOf(cert).spiffeId;
 }
 
-function spiffeIdOf(cert: X509Certificate): { spiffeId: string; identity: SpiffeId } {
-  const uris = uriSans(cert.subjectAltName);
-  if (uris.length !== 1) {
-    throw new WeftError('WEFT_ERR_SVID_SAN', `an SVID has exactly one URI SAN; ${describe(cert)} has ${uris.length}`);
-  }
-  const spiffeId = uris[0] as string;
-  try {
-    return { spiffeId, identity: parseSpiffeId(spiffeId) };
-  } catch (cause) {
-    throw new WeftError('WEFT_ERR_SVID_SAN', `the URI SAN of ${describe(cert)} is not a valid SPIFFE ID`, { cause });
-  }
-}
-
 /**
  * Verifies an X.509 SVID chain at `now`. Throws a WeftError with code
  * WEFT_ERR_SVID_MALFORMED (unparseable, empty), WEFT_ERR_SVID_UNTRUSTED (no
  * path to an anchor, non-CA issuer, other trust domain), WEFT_ERR_SVID_EXPIRED /
  * WEFT_ERR_SVID_NOT_YET_VALID (any certificate on the path),
- * WEFT_ERR_SVID_IS_CA (CA leaf), WEFT_ERR_SVID_SAN (not exactly one URI SAN, or
- * not a SPIFFE ID), WEFT_ERR_IDENTITY_MISMATCH (not `expectedId`).
+ * WEFT_ERR_SVID_IS_CA (CA leaf), WEFT_ERR_SVID_KEY_USAGE (leaf key usage not
+ * an SVID's), WEFT_ERR_SVID_SAN (not exactly one URI SAN, or not a SPIFFE ID),
+ * WEFT_ERR_IDENTITY_MISMATCH (not `expectedId`). The leaf checks are
+ * svid-leaf.ts's checkSvidLeaf.
  */
 export function verifySvid(opts: VerifySvidOptions): VerifiedSvid {
   const bundle = opts.trustBundle ?? parseTrustBundle(opts.trustBundlePem);
@@ -236,18 +209,12 @@ export function verifySvid(opts: VerifySvidOptions): VerifiedSvid {
 
   const path = buildPath(chain, bundle, t);
   checkValidity(path, opts.now);
-  if (leaf.ca) throw new WeftError('WEFT_ERR_SVID_IS_CA', `${describe(leaf)} is a CA certificate, not an SVID`);
-  const { spiffeId, identity } = spiffeIdOf(leaf);
-
-  if (bundle.trustDomain !== undefined && identity.trustDomain !== bundle.trustDomain) {
-    throw new WeftError(
-      'WEFT_ERR_SVID_UNTRUSTED',
-      `SVID ${spiffeId} is outside the bundle's trust domain ${bundle.trustDomain}`,
-    );
-  }
-  if (opts.expectedId !== undefined && spiffeId !== opts.expectedId) {
-    throw new WeftError('WEFT_ERR_IDENTITY_MISMATCH', `peer is ${spiffeId}, expected ${opts.expectedId}`);
-  }
+  const { spiffeId, identity } = checkSvidLeaf(leaf, {
+    now: opts.now,
+    trustDomain: bundle.trustDomain,
+    expectedId: opts.expectedId,
+    role: opts.role,
+  });
   return { spiffeId, identity, notAfter: leaf.validToDate };
 }
 

@@ -10,6 +10,7 @@ import {
   buildRootCaCert,
   loadSigner,
   type CertSigner,
+  type LeafCertOptions,
 } from './cert-builder.ts';
 import { generateRsaKeyPair, publicKeyPemOf, type KeyPairPem } from './key-pair.ts';
 import { DEFAULT_TRUST_DOMAIN, formatWorkloadId } from './spiffe-id.ts';
@@ -45,6 +46,10 @@ export interface LeafOptions {
   /** Default now + 24 h (or later, to follow notBefore). */
   notAfter?: Date;
   isCa?: boolean;
+  /** keyUsage bits instead of the default, or null for none (see LeafCertOptions). */
+  keyUsage?: LeafCertOptions['keyUsage'];
+  /** extKeyUsage purposes instead of serverAuth + clientAuth, or null for none. */
+  extKeyUsage?: LeafCertOptions['extKeyUsage'];
   /** Private key to certify (PKCS#8 or PKCS#1 PEM). Default: the PKI's shared leaf key. */
   keyPem?: string;
   /** Public key to certify when the private key stays with the caller (as with a CSR). */
@@ -135,6 +140,8 @@ export function createTestPki(options: TestPkiOptions = {}): TestPki {
       notBefore,
       notAfter,
       isCa: opts.isCa ?? false,
+      ...(opts.keyUsage !== undefined ? { keyUsage: opts.keyUsage } : {}),
+      ...(opts.extKeyUsage !== undefined ? { extKeyUsage: opts.extKeyUsage } : {}),
     });
     const chainPem = [certPem, issuerPem];
     if (keyPem === undefined) return { certPem, chainPem };

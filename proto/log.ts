@@ -24,3 +24,27 @@ export function parseLogLevel(s: string | undefined): LogLevel {
   const l = (s ?? 'info').toLowerCase();
   return l in ORDER ? (l as LogLevel) : 'info';
 }
+
+/**
+ * Logging for events a peer can cause in bulk (refused handshakes, bad
+ * frames): at most one line per `key` every `intervalMs`, carrying how many
+ * were suppressed since the last one. `now` in ms.
+ */
+export function rateLimited(
+  write: (msg: string, fields?: object) => void,
+  intervalMs = 1_000,
+  now: () => number = Date.now,
+): (key: string, msg: string, fields?: object) => void {
+  const last = new Map<string, { at: number; suppressed: number }>();
+  return (key, msg, fields) => {
+    const t = now();
+    const seen = last.get(key);
+    if (seen !== undefined && t - seen.at < intervalMs) {
+      seen.suppressed++;
+      return;
+    }
+    if (last.size >= 1_000) last.clear();
+    last.set(key, { at: t, suppressed: 0 });
+    write(msg, seen !== undefined && seen.suppressed > 0 ? { ...fields, suppressed: seen.suppressed } : fields);
+  };
+}

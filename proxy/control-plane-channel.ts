@@ -3,6 +3,7 @@
 // ID (not a DNS name: the check is the same as for any mesh peer).
 import * as grpc from '@grpc/grpc-js';
 import { MAX_MESSAGE_BYTES } from '../proto/mesh-grpc.ts';
+import { parseSpiffeId } from '../identity/spiffe-id.ts';
 import { checkPeerIdentity } from './upstream-pool.ts';
 
 export interface ControlPlaneTarget {
@@ -15,8 +16,9 @@ export interface ControlPlaneTarget {
 }
 
 export function channelCredentials(t: ControlPlaneTarget): grpc.ChannelCredentials {
+  const trustDomain = parseSpiffeId(t.serverId).trustDomain;
   return grpc.credentials.createSsl(Buffer.from(t.trustBundlePem.join('\n')), null, null, {
-    checkServerIdentity: (_host, cert) => checkPeerIdentity(t.serverId, cert),
+    checkServerIdentity: (_host, cert) => checkPeerIdentity(t.serverId, trustDomain, cert),
   });
 }
 

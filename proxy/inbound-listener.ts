@@ -1,53 +1,103 @@
 // The inbound listener (4143): one port for mTLS and, in permissive mode,
 // plaintext. The first byte tells them apart (0x16 opens a TLS handshake).
-// mTLS: the client must present a certificate chaining to the trust bundle
-// (checked by OpenSSL during the handshake); its SPIFFE ID is read once per
-// connection. Plaintext in strict mode is refused with a 403 naming
-// WEFT_ERR_TLS_REQUIRED before any HTTP parsing.
-import type { SecureContext, TLSSocket } from 'node:tls';
+//
+// mTLS: a tls.Server (never listening itself) takes the connection, so that
+// Node records OpenSSL's verdict on the client's chain against the current
+// trust bundle; a bare TLSSocket would ask for a certificate and check nothing.
+// After the handshake identity/tls-peer.ts verifies the client's SVID (chain
+// verdict, validity, not a CA, key usage, one SPIFFE ID in our trust domain).
+// Only a verified connection reaches the HTTP server: a refused one is closed
+// before any byte is read from it, counted in inbound_tcp_errors_total{error}
+// and logged at warn (rate-limited). The verified SPIFFE ID is kept per
+// connection (clientIdOf).
+//
+// Plaintext in strict mode is refused with a 403 naming WEFT_ERR_TLS_REQUIRED
+// before any HTTP parsing.
+import type { TLSSocket } from 'node:tls';
 import net from 'node:net';
 import type http from 'node:http';
-import { certificateSpiffeId } from '../identity/svid-verify.ts';
+import { WeftError, findWeftError } from '../proto/errors.ts';
+import { rateLimited, type Logger } from '../proto/log.ts';
+import { verifyTlsClient } from '../identity/tls-peer.ts';
 import { rawErrorResponse } from './error-response.ts';
 import type { ProxyMetrics } from './metrics.ts';
+import type { TlsMaterial } from './tls-material.ts';
 // Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
 const tls = process.getBuiltinModule('node:tls');
+const { randomBytes } = process.getBuiltinModule('node:crypto');
 
 const TLS_HANDSHAKE = 0x16;
 const clientIds = new WeakMap<object, string>();
 
-/** The client's SPIFFE ID on an mTLS connection, '' if it has none usable. Cached per connection. */
+/** The verified SPIFFE ID of the client of an inbound mTLS connection, '' for plaintext. */
 export function clientIdOf(socket: net.Socket): string {
-  let id = clientIds.get(socket);
-  if (id === undefined) {
-    id = '';
-    try {
-      const cert = (socket as TLSSocket).getPeerCertificate();
-      if (cert.raw !== undefined && (cert as { ca?: boolean }).ca !== true) id = certificateSpiffeId(cert.raw);
-    } catch {
-      id = '';
-    }
-    clientIds.set(socket, id);
-  }
-  return id;
+  return clientIds.get(socket) ?? '';
 }
 
 export interface InboundListenerOptions {
   http: http.Server;
   metrics: ProxyMetrics;
-  /** Current TLS context (our certificate + trust bundle); undefined: not ready, TLS refused. */
-  context: () => SecureContext | undefined;
+  log: Logger;
   strict: () => boolean;
   handshakeTimeoutMs?: number;
+  /** Wall clock for certificate validity. Default: the real one. */
+  now?: () => Date;
 }
 
-export function createInboundListener(o: InboundListenerOptions): net.Server {
+export interface InboundListener {
+  readonly server: net.Server;
+  /** Installs our certificate and the trust bundle; later handshakes use them. */
+  setTls(material: TlsMaterial): void;
+  /** Whether TLS material is installed (until then TLS connections are refused). */
+  readonly hasTls: boolean;
+}
+
+export function createInboundListener(o: InboundListenerOptions): InboundListener {
   const handshakeTimeoutMs = o.handshakeTimeoutMs ?? 10_000;
+  const now = o.now ?? (() => new Date());
+  const warn = rateLimited((msg, fields) => o.log.warn(msg, fields));
+  let material: TlsMaterial | undefined;
+
+  const refuse = (socket: net.Socket, err: unknown): void => {
+    const code = findWeftError(err)?.code ?? 'WEFT_ERR_TLS_HANDSHAKE';
+    o.metrics.inboundTcpErrors.inc({ error: code });
+    warn(code, 'inbound TLS connection refused', {
+      code,
+      reason: err instanceof Error ? err.message : String(err),
+      client: socket.remoteAddress,
+    });
+    socket.destroy();
+  };
+
+  const tlsServer = tls.createServer({
+    requestCert: true,
+    // The verdict is ours (identity/tls-peer.ts), so that the reason is counted and logged.
+    rejectUnauthorized: false,
+    handshakeTimeout: handshakeTimeoutMs,
+  });
+  tlsServer.on('secureConnection', (secure: TLSSocket) => {
+    const current = material;
+    try {
+      if (current === undefined) throw new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet');
+      const { spiffeId } = verifyTlsClient(secure, { trustDomain: current.trustDomain, now: now() });
+      clientIds.set(secure, spiffeId);
+    } catch (err) {
+      refuse(secure, err);
+      return;
+    }
+    secure.on('error', () => secure.destroy());
+    o.http.emit('connection', secure);
+  });
+  tlsServer.on('tlsClientError', (err: Error, secure: TLSSocket) => {
+    refuse(secure, new WeftError('WEFT_ERR_TLS_HANDSHAKE', `TLS handshake failed: ${(err as { code?: string }).code ?? err.message}`, { cause: err }));
+  });
+
   const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
     socket.on('error', () => socket.destroy());
     const timer = setTimeout(() => socket.destroy(), handshakeTimeoutMs);
     socket.once('close', () => clearTimeout(timer));
     socket.once('readable', () => {
+      clearTimeout(timer);
       const first = socket.read(1) as Buffer | null;
       if (first === null) {
         socket.destroy();
@@ -55,24 +105,15 @@ export function createInboundListener(o: InboundListenerOptions): net.Server {
       }
       socket.unshift(first);
       if (first[0] === TLS_HANDSHAKE) {
-        const context = o.context();
-        if (context === undefined) {
-          socket.destroy();
+        o.metrics.trackConnection(socket, { direction: 'inbound', peer: 'src', tls: 'true' });
+        if (material === undefined) {
+          refuse(socket, new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet'));
           return;
         }
-        o.metrics.trackConnection(socket, { direction: 'inbound', peer: 'src', tls: 'true' });
-        const secure = new tls.TLSSocket(socket, {
-          isServer: true,
-          secureContext: context,
-          requestCert: true,
-          rejectUnauthorized: true,
-        });
-        secure.on('error', () => secure.destroy());
-        secure.once('secure', () => clearTimeout(timer));
-        o.http.emit('connection', secure);
+        // tls.Server bounds the handshake itself (handshakeTimeout -> tlsClientError).
+        tlsServer.emit('connection', socket);
         return;
       }
-      clearTimeout(timer);
       o.metrics.trackConnection(socket, { direction: 'inbound', peer: 'src', tls: 'false' });
       if (o.strict()) {
         socket.end(rawErrorResponse(403, 'Forbidden', 'WEFT_ERR_TLS_REQUIRED'));
@@ -89,5 +130,24 @@ export function createInboundListener(o: InboundListenerOptions): net.Server {
   // closeIdleConnections / closeAllConnections (graceful close). Without this
   // none of those apply to inbound connections.
   server.on('listening', () => o.http.emit('listening'));
-  return server;
+
+  return {
+    server,
+    get hasTls() {
+      return material !== undefined;
+    },
+    setTls(next) {
+      const bundleChanged = material === undefined || material.trustBundlePem.join('') !== next.trustBundlePem.join('');
+      tlsServer.setSecureContext({
+        cert: next.certChainPem,
+        key: next.keyPem,
+        ca: next.trustBundlePem,
+        minVersion: 'TLSv1.3',
+      });
+      // A resumed session skips chain verification: after a trust bundle
+      // change, sessions issued under the old bundle must not resume.
+      if (bundleChanged) tlsServer.setTicketKeys(randomBytes(48));
+      material = next;
+    },
+  };
 }

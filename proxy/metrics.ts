@@ -325,6 +325,8 @@ export class ProxyMetrics {
   readonly tcpWriteBytes: ScrapedMetric;
   readonly certExpiration: GaugeClass<string>;
   readonly certRefresh: CounterClass<string>;
+  /** Inbound connections refused or failed before any request: error = a Weft code (bounded set). */
+  readonly inboundTcpErrors: CounterClass<'error'>;
   readonly configVersion: GaugeClass<string>;
   readonly #order: SeriesOrder = { requests: [], responses: [], latencies: [] };
   readonly #opened: ConnCounters[] = [];
@@ -389,6 +391,12 @@ export class ProxyMetrics {
     this.certRefresh = new Counter({
       name: 'identity_cert_refresh_count',
       help: 'The total number of times this proxy\'s mTLS identity certificate has been refreshed by the Identity service.',
+      registers,
+    });
+    this.inboundTcpErrors = new Counter({
+      name: 'inbound_tcp_errors_total',
+      help: 'Total count of inbound connections refused or failed before reaching the application, by error.',
+      labelNames: ['error'],
       registers,
     });
     this.configVersion = new Gauge({

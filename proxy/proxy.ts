@@ -2,7 +2,6 @@
 // and admin (4191) listeners and returns a handle to feed it config and
 // identity and to close it gracefully. Holds the last good config and
 // certificate; a bad config is refused and the previous one keeps serving.
-import type { SecureContext } from 'node:tls';
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { once } from 'node:events';
@@ -13,7 +12,8 @@ import { validateProxyConfig } from './config-validate.ts';
 import { compileConfig, type RuntimeConfig } from './config-compile.ts';
 import { createEndpointBalancer } from './endpoint-choice.ts';
 import { ProxyMetrics } from './metrics.ts';
-import { UpstreamPool, type TlsMaterial } from './upstream-pool.ts';
+import { UpstreamPool } from './upstream-pool.ts';
+import { trustDomainOf, type TlsMaterial } from './tls-material.ts';
 import { createHttpServer, DEFAULT_LIMITS, responsesDone, type HttpLimits } from './http-limits.ts';
 import { createInboundListener, clientIdOf } from './inbound-listener.ts';
 import { newExchange } from './exchange.ts';
@@ -116,8 +116,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
   const balancer = createEndpointBalancer();
 
   let runtime: RuntimeConfig | undefined;
-  let identity: { certChainPem: string; keyPem: string } | undefined;
-  let serverContext: SecureContext | undefined;
+  let identity: { certChainPem: string; keyPem: string; trustDomain: string } | undefined;
   let draining = false;
   let inflight = 0;
   let drained: (() => void) | undefined;
@@ -137,12 +136,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     const material: TlsMaterial = { ...identity, trustBundlePem: runtime.config.trustBundlePem };
     if (material.trustBundlePem.length === 0) return;
     outboundPool.setTls(material);
-    serverContext = tls.createSecureContext({
-      cert: material.certChainPem,
-      key: material.keyPem,
-      ca: material.trustBundlePem,
-      minVersion: 'TLSv1.3',
-    });
+    inboundListener.setTls(material);
   }
 
   const deps = { namespace: cfg.namespace ?? 'default', balancer, random, now };
@@ -217,7 +211,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
   const inboundListener = createInboundListener({
     http: inboundHttp,
     metrics,
-    context: () => serverContext,
+    log,
     strict: () => runtime?.config.inbound.mode === 'STRICT',
   });
 
@@ -246,20 +240,20 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
       }
     },
     setIdentity(id) {
-      identity = { certChainPem: id.certChainPem, keyPem: id.keyPem };
+      identity = { certChainPem: id.certChainPem, keyPem: id.keyPem, trustDomain: trustDomainOf(id.certChainPem) };
       const validUntil = id.validUntilMs ?? certificateNotAfter(id.certChainPem);
       if (validUntil !== undefined) metrics.certExpiration.set(validUntil / 1000);
       metrics.certRefresh.inc();
       refreshTls();
     },
     current: () => runtime?.config,
-    ready: () => runtime !== undefined && serverContext !== undefined,
+    ready: () => runtime !== undefined && inboundListener.hasTls,
     close() {
       closing ??= (async () => {
         draining = true;
         for (const c of clients) c.close();
         // Stop accepting: listeners close, idle keep-alive connections go.
-        inboundListener.close();
+        inboundListener.server.close();
         outboundHttp.close();
         inboundHttp.close();
         outboundHttp.closeIdleConnections();
@@ -304,7 +298,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
 
   const ports = proxy.ports as { outbound: number; inbound: number; admin: number };
   ports.outbound = await listen(outboundHttp, cfg.outbound, '127.0.0.1', PORTS.proxyOutbound);
-  ports.inbound = await listen(inboundListener, cfg.inbound, '0.0.0.0', PORTS.proxyInbound);
+  ports.inbound = await listen(inboundListener.server, cfg.inbound, '0.0.0.0', PORTS.proxyInbound);
   ports.admin = await admin.listen(cfg.admin?.port ?? PORTS.proxyAdmin, cfg.admin?.host ?? '0.0.0.0');
   log.info('proxy listening', ports);
 

@@ -10,21 +10,15 @@ import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { ConnectionOptions, PeerCertificate, SecureContext } from 'node:tls';
 import net from 'node:net';
-import { WeftError } from '../proto/errors.ts';
-import { certificateSpiffeId } from '../identity/svid-verify.ts';
+import { WeftError, findWeftError } from '../proto/errors.ts';
+import { checkServerSvid } from '../identity/tls-peer.ts';
+import type { TlsMaterial } from './tls-material.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
 import { UpstreamOrigin, type Connector } from './upstream-origin.ts';
 // Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
 const http = process.getBuiltinModule('node:http');
 const https = process.getBuiltinModule('node:https');
 const tls = process.getBuiltinModule('node:tls');
-
-/** Our own certificate, key and the trust anchors we verify peers against. */
-export interface TlsMaterial {
-  certChainPem: string;
-  keyPem: string;
-  trustBundlePem: string[];
-}
 
 const AGENT_OPTIONS = {
   keepAlive: true,
@@ -37,20 +31,19 @@ const AGENT_OPTIONS = {
   timeout: 30_000,
 };
 
-/** Checks the peer leaf presents exactly `expected` (the chain was verified by OpenSSL against the trust bundle). */
-export function checkPeerIdentity(expected: string, cert: PeerCertificate): Error | undefined {
-  try {
-    if ((cert as { ca?: boolean }).ca === true) {
-      return new WeftError('WEFT_ERR_IDENTITY_MISMATCH', 'peer leaf certificate is a CA');
-    }
-    const id = certificateSpiffeId(cert.raw);
-    if (id !== expected) {
-      return new WeftError('WEFT_ERR_IDENTITY_MISMATCH', `peer is ${id}, expected ${expected}`);
-    }
-    return undefined;
-  } catch (cause) {
-    return new WeftError('WEFT_ERR_IDENTITY_MISMATCH', `peer certificate has no usable SPIFFE ID (expected ${expected})`, { cause });
-  }
+/**
+ * tls.connect's checkServerIdentity for a mesh peer that must present exactly
+ * `expected` in `trustDomain` (OpenSSL has verified the chain against the
+ * trust bundle). A refusal is WEFT_ERR_IDENTITY_MISMATCH with the SVID check's
+ * error as its cause.
+ */
+export function checkPeerIdentity(expected: string, trustDomain: string, cert: PeerCertificate): Error | undefined {
+  const err = checkServerSvid(cert, { expectedId: expected, trustDomain, now: new Date() });
+  if (err === undefined) return undefined;
+  const code = findWeftError(err)?.code;
+  return code === 'WEFT_ERR_IDENTITY_MISMATCH'
+    ? err
+    : new WeftError('WEFT_ERR_IDENTITY_MISMATCH', `peer certificate refused (expected ${expected}): ${err.message}`, { cause: err });
 }
 
 export type ConnectionHook = (socket: import('node:net').Socket, tls: boolean) => void;
@@ -62,6 +55,7 @@ export type ConnectionHook = (socket: import('node:net').Socket, tls: boolean) =
 export class UpstreamPool {
   readonly plain: HttpAgent;
   #context: SecureContext | undefined;
+  #trustDomain = '';
   readonly #tlsAgents = new Map<string, HttpsAgent>();
   /** Plaintext origins by address, then port (no key string built per request). */
   readonly #plainOrigins = new Map<string, Map<number, UpstreamOrigin>>();
@@ -134,7 +128,7 @@ export class UpstreamPool {
           port,
           secureContext: context,
           rejectUnauthorized: true,
-          checkServerIdentity: (_h, cert) => checkPeerIdentity(identity, cert),
+          checkServerIdentity: (_h, cert) => checkPeerIdentity(identity, this.#trustDomain, cert),
           ...(session !== undefined ? { session } : {}),
         });
         s.setNoDelay(true);
@@ -179,6 +173,7 @@ export class UpstreamPool {
       ca: material.trustBundlePem,
       minVersion: 'TLSv1.3',
     });
+    this.#trustDomain = material.trustDomain;
   }
 
   /** The agent for an mTLS endpoint that must present `identity`. */
@@ -190,7 +185,7 @@ export class UpstreamPool {
       agent = new https.Agent({
         ...AGENT_OPTIONS,
         rejectUnauthorized: true,
-        checkServerIdentity: (_host, cert) => checkPeerIdentity(identity, cert),
+        checkServerIdentity: (_host, cert) => checkPeerIdentity(identity, pool.#trustDomain, cert),
       });
       // The context is read at connect time, so rotation applies to new connections.
       const create = agent.createConnection.bind(agent);
