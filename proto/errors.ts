@@ -84,3 +84,14 @@ export function findWeftError(err: unknown): WeftError | undefined {
 
 /** The response header that names the error code of a proxy-generated response. */
 export const ERROR_HEADER = 'weft-error';
+
+/** The code of the deepest WeftError in the cause chain (the most specific reason), if any. */
+export function rootWeftCode(err: unknown): ErrorCode | undefined {
+  let code: ErrorCode | undefined;
+  let cur: unknown = err;
+  for (let depth = 0; cur !== undefined && cur !== null && depth < 16; depth++) {
+    if (cur instanceof WeftError) code = cur.code;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return code;
+}

@@ -89,7 +89,7 @@ class PromClientReference {
 
 /** ProxyMetrics' text without the identity_* and config metrics (plain prom-client, not re-implemented). */
 async function perRequestText(m: ProxyMetrics): Promise<string> {
-  for (const name of ['identity_cert_expiration_timestamp_seconds', 'identity_cert_refresh_count', 'weft_proxy_config_info', 'inbound_tcp_errors_total']) {
+  for (const name of ['identity_cert_expiration_timestamp_seconds', 'identity_cert_refresh_count', 'weft_proxy_config_info', 'inbound_tcp_errors_total', 'outbound_tcp_errors_total']) {
     m.registry.removeSingleMetric(name);
   }
   return m.registry.metrics();

@@ -327,6 +327,8 @@ export class ProxyMetrics {
   readonly certRefresh: CounterClass<string>;
   /** Inbound connections refused or failed before any request: error = a Weft code (bounded set). */
   readonly inboundTcpErrors: CounterClass<'error'>;
+  /** Outbound connection attempts that failed (refused, timed out, peer identity refused): error = a Weft code. */
+  readonly outboundTcpErrors: CounterClass<'error'>;
   readonly configVersion: GaugeClass<string>;
   readonly #order: SeriesOrder = { requests: [], responses: [], latencies: [] };
   readonly #opened: ConnCounters[] = [];
@@ -396,6 +398,12 @@ export class ProxyMetrics {
     this.inboundTcpErrors = new Counter({
       name: 'inbound_tcp_errors_total',
       help: 'Total count of inbound connections refused or failed before reaching the application, by error.',
+      labelNames: ['error'],
+      registers,
+    });
+    this.outboundTcpErrors = new Counter({
+      name: 'outbound_tcp_errors_total',
+      help: 'Total count of outbound connection attempts that failed, by error (the most specific Weft code).',
       labelNames: ['error'],
       registers,
     });

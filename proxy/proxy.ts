@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { once } from 'node:events';
 import type { ProxyConfig } from '../proto/mesh.ts';
 import { PORTS } from '../proto/mesh.ts';
-import { WeftError } from '../proto/errors.ts';
+import { WeftError, rootWeftCode } from '../proto/errors.ts';
 import { validateProxyConfig } from './config-validate.ts';
 import { compileConfig, type RuntimeConfig } from './config-compile.ts';
 import { createEndpointBalancer } from './endpoint-choice.ts';
@@ -23,7 +23,7 @@ import { respond } from './respond.ts';
 import { sendError } from './error-response.ts';
 import { createAdminServer } from './admin-server.ts';
 import { handleUpgrade } from './upgrade.ts';
-import { createLogger, type Logger } from '../proto/log.ts';
+import { createLogger, rateLimited, type Logger } from '../proto/log.ts';
 import { startIdentityClient } from './identity-client.ts';
 import { startConfigClient } from './config-client.ts';
 import type { ControlPlaneTarget } from './control-plane-channel.ts';
@@ -122,9 +122,15 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
   let drained: (() => void) | undefined;
 
   const connectTimeoutMs = (): number => runtime?.config.defaults.connectTimeoutMs ?? 1_000;
+  const warnConnect = rateLimited((msg, fields) => log.warn(msg, fields));
   const outboundPool = new UpstreamPool(
     (socket, isTls) => metrics.trackConnection(socket, { direction: 'outbound', peer: 'dst', tls: isTls ? 'true' : 'false' }),
     connectTimeoutMs,
+    (err, host, port) => {
+      const code = rootWeftCode(err) ?? err.code;
+      metrics.outboundTcpErrors.inc({ error: code });
+      warnConnect(code, 'outbound connection failed', { code, reason: err.message, endpoint: `${host}:${port}` });
+    },
   );
   const inboundPool = new UpstreamPool(
     (socket) => metrics.trackConnection(socket, { direction: 'inbound', peer: 'dst', tls: 'false' }),
@@ -240,7 +246,9 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
       }
     },
     setIdentity(id) {
-      identity = { certChainPem: id.certChainPem, keyPem: id.keyPem, trustDomain: trustDomainOf(id.certChainPem) };
+      const trustDomain = trustDomainOf(id.certChainPem);
+      if (trustDomain === '') log.warn('own certificate has no SPIFFE ID: every mTLS peer will be refused', { code: 'WEFT_ERR_SVID_SAN' });
+      identity = { certChainPem: id.certChainPem, keyPem: id.keyPem, trustDomain };
       const validUntil = id.validUntilMs ?? certificateNotAfter(id.certChainPem);
       if (validUntil !== undefined) metrics.certExpiration.set(validUntil / 1000);
       metrics.certRefresh.inc();

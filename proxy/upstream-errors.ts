@@ -3,6 +3,7 @@
 // failures (retryable) or, for a rejected peer certificate, identity
 // mismatches; after it, resets.
 import { WeftError, findWeftError } from '../proto/errors.ts';
+import { chainErrorCode } from '../identity/tls-peer.ts';
 
 const CONNECT_ERRNOS = new Set([
   'ECONNREFUSED',
@@ -37,7 +38,9 @@ export function classifyUpstreamError(err: unknown, connected: boolean, reused: 
   if (weft !== undefined) return weft;
   const code = (err as { code?: string }).code ?? '';
   if (secure && TLS_VERIFY_CODES.has(code)) {
-    return new WeftError('WEFT_ERR_IDENTITY_MISMATCH', `peer certificate rejected: ${code}`, { cause: err });
+    // The cause names the identity reason (expired, untrusted, ...), as on the inbound side.
+    const reason = new WeftError(chainErrorCode(code), `peer certificate chain refused: ${code}`, { cause: err });
+    return new WeftError('WEFT_ERR_IDENTITY_MISMATCH', `peer certificate rejected: ${code}`, { cause: reason });
   }
   if (!connected || CONNECT_ERRNOS.has(code) || code === 'UND_ERR_CONNECT_TIMEOUT') {
     return new WeftError('WEFT_ERR_UPSTREAM_CONNECT', `cannot connect upstream: ${code || String(err)}`, { cause: err });

@@ -47,6 +47,8 @@ export function checkPeerIdentity(expected: string, trustDomain: string, cert: P
 }
 
 export type ConnectionHook = (socket: import('node:net').Socket, tls: boolean) => void;
+/** Told of every failed connection attempt (before any request was written), with its typed error. */
+export type ConnectErrorHook = (err: WeftError, host: string, port: number) => void;
 
 /**
  * Upstream connections: per-origin pools for requests, node:http agents for
@@ -63,10 +65,12 @@ export class UpstreamPool {
   readonly #tlsOrigins = new Map<string, UpstreamOrigin>();
   readonly #plainConnect: Connector;
   readonly #onConnection: ConnectionHook;
+  readonly #onConnectError: ConnectErrorHook;
   readonly #connectTimeoutMs: () => number;
 
-  constructor(onConnection: ConnectionHook, connectTimeoutMs: () => number = () => 1_000) {
+  constructor(onConnection: ConnectionHook, connectTimeoutMs: () => number = () => 1_000, onConnectError: ConnectErrorHook = () => {}) {
     this.#onConnection = onConnection;
+    this.#onConnectError = onConnectError;
     this.#connectTimeoutMs = connectTimeoutMs;
     this.plain = this.#watch(new http.Agent(AGENT_OPTIONS), false);
     this.#plainConnect = this.#connector(undefined);
@@ -147,7 +151,9 @@ export class UpstreamPool {
         if (settled) return;
         settled = true;
         if (identity !== undefined) session = undefined;
-        done(classifyUpstreamError(err, false, false, identity !== undefined), undefined);
+        const typed = classifyUpstreamError(err, false, false, identity !== undefined);
+        this.#onConnectError(typed, host, port);
+        done(typed, undefined);
       };
       socket.once('error', fail);
       socket.once(identity === undefined ? 'connect' : 'secureConnect', () => {
