@@ -71,6 +71,24 @@ afterAll(async () => {
 });
 
 describe('webhook server', () => {
+  it('reads no client certificate: a client certificate changes nothing (the apiserver is authenticated by caBundle, callers by nothing)', async () => {
+    // The webhook grants nothing by identity: it only computes the patch for the pod it is sent.
+    const self = pki.issueLeaf({ spiffeId: 'spiffe://cluster.local/ns/kube-system/sa/admin' });
+    const withCert = new https.Agent({ keepAlive: false, ca: pki.anchorPem, cert: self.chainPem.join(''), key: self.keyPem });
+    const review = JSON.stringify(admissionReview(testPod(), { uid: 'u-cert' }));
+    const plain = await request('POST', '/mutate', review, { 'content-type': 'application/json' });
+    const saved = agent;
+    agent = withCert;
+    try {
+      const r = await request('POST', '/mutate', review, { 'content-type': 'application/json' });
+      expect(r.status).toBe(200);
+      expect(r.json()).toEqual(plain.json());
+    } finally {
+      agent = saved;
+      withCert.destroy();
+    }
+  });
+
   it('answers an AdmissionReview POSTed to /mutate with a JSONPatch', async () => {
     const r = await request('POST', '/mutate', JSON.stringify(admissionReview(testPod(), { uid: 'u-1' })), { 'content-type': 'application/json' });
     expect(r.status).toBe(200);

@@ -5,8 +5,10 @@
 // WEFT_ERR_IDENTITY_MISMATCH and nothing reaches the app. Inbound: strict refuses plaintext; permissive
 // accepts it, labelled tls="false"; disallowed identities get 403.
 import http from 'node:http';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_HEADER } from '../../proto/errors.ts';
+import { createTestPki } from '../../identity/test-pki.ts';
 import { badSvids, type Credential } from '../harness/bad-svids.ts';
 import type { Proxy } from '../../proxy/proxy.ts';
 import { Closer, id, metricValue, pki, scrape, startApp, startProxy, viaProxy, type TestApp } from '../harness/mesh-fixture.ts';
@@ -73,6 +75,28 @@ describe('outbound verifies the peer identity', () => {
     const impostor = pki().issueLeaf({ spiffeId: id('demo', 'impostor') });
     await serverPresents({ certChainPem: impostor.chainPem.join(''), keyPem: impostor.keyPem });
     await expectMismatch();
+  });
+
+  it('refuses a peer with a foreign certificate for a WebSocket upgrade too (the node:https agent path)', async () => {
+    const foreign = createTestPki().issueLeaf({ spiffeId: SERVER_ID });
+    await serverPresents({ certChainPem: foreign.chainPem.join(''), keyPem: foreign.keyPem });
+    const before = app.seen.length;
+    const head = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(client.ports.outbound, '127.0.0.1', () => {
+        socket.write(
+          'GET http://web.demo/ws HTTP/1.1\r\nHost: web.demo\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        );
+      });
+      let data = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (d: string) => (data += d));
+      socket.on('close', () => resolve(data));
+      socket.on('error', reject);
+    });
+    expect(head).toMatch(/^HTTP\/1\.1 502 /);
+    expect(head.toLowerCase()).toContain(`${ERROR_HEADER}: weft_err_identity_mismatch`);
+    expect(app.seen.length).toBe(before);
   });
 
   // The same table of bad SVIDs as the inbound side (inbound-mtls-auth.test.ts), for a server.
