@@ -187,6 +187,8 @@ function skip(decision: Decision, reason: string, warnings: string[]): Injection
 interface ProxySettings {
   skipInboundPorts: PortRange[];
   skipOutboundPorts: PortRange[];
+  /** config.weft.dev/opaque-ports as validated ("25,3306-3310"); undefined: the proxy's default list. */
+  opaquePorts?: string;
   logLevel: LogLevel;
   resources: ProxyResources;
 }
@@ -215,8 +217,12 @@ function readConfig(
   };
   tryRead(CONFIG_KEYS.skipInboundPorts, (v) => (into.skipInboundPorts = parsePortList(v, CONFIG_KEYS.skipInboundPorts)));
   tryRead(CONFIG_KEYS.skipOutboundPorts, (v) => (into.skipOutboundPorts = parsePortList(v, CONFIG_KEYS.skipOutboundPorts)));
-  // Validated so that a typo is caught now; the proxy's protocol detection reads it later.
-  tryRead(CONFIG_KEYS.opaquePorts, (v) => void parsePortList(v, CONFIG_KEYS.opaquePorts));
+  // Validated now, so that a typo is caught at admission; the proxy's protocol detection reads it.
+  tryRead(CONFIG_KEYS.opaquePorts, (v) => {
+    into.opaquePorts = parsePortList(v, CONFIG_KEYS.opaquePorts)
+      .map((r) => formatPortRange(r))
+      .join(',');
+  });
   tryRead(CONFIG_KEYS.logLevel, (v) => (into.logLevel = parseProxyLogLevel(v, CONFIG_KEYS.logLevel)));
   const quantity = (key: string, field: keyof ProxyResources): void =>
     tryRead(key, (v) => {
@@ -371,6 +377,9 @@ function proxyContainer(r: Resolved, s: ProxySettings): JsonValue {
       { name: 'WEFT_INBOUND_ADDR', value: `0.0.0.0:${PORTS.proxyInbound}` },
       { name: 'WEFT_ADMIN_ADDR', value: `0.0.0.0:${PORTS.proxyAdmin}` },
       { name: 'WEFT_LOG_LEVEL', value: s.logLevel },
+      // Behind weft-init's iptables rules: route by original destination, detect protocols.
+      { name: 'WEFT_TRANSPARENT', value: 'true' },
+      ...(s.opaquePorts !== undefined ? [{ name: 'WEFT_OPAQUE_PORTS', value: s.opaquePorts }] : []),
     ],
     ports: [
       { name: 'weft-inbound', containerPort: PORTS.proxyInbound, protocol: 'TCP' },

@@ -124,6 +124,14 @@ export interface CertifyResponse {
 }
 
 /** Ports fixed by DESIGN.md. */
+/**
+ * Ports whose connections skip protocol detection and are always opaque TCP
+ * (server-first protocols: SMTP, MySQL, Galera, PostgreSQL, Redis,
+ * Elasticsearch transport, memcached), as Linkerd's default.
+ * `config.weft.dev/opaque-ports` replaces the list.
+ */
+export const DEFAULT_OPAQUE_PORTS: readonly number[] = [25, 587, 3306, 4444, 5432, 6379, 9300, 11211];
+
 export const PORTS = {
   proxyOutbound: 4140,
   proxyInbound: 4143,

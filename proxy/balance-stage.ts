@@ -1,12 +1,17 @@
 // Outbound stage 6: the endpoint of the chosen backend, by power of two
 // choices over peak-EWMA latency. Each attempt picks again, so a retry
 // usually lands on another endpoint. No endpoints: WEFT_ERR_NO_ENDPOINTS (503).
+// A pinned endpoint (a call by pod IP) is used as is.
 import { WeftError } from '../proto/errors.ts';
 import type { EndpointBalancer } from './endpoint-choice.ts';
 import type { Layer } from './exchange.ts';
 
 export function balanceStage(balancer: EndpointBalancer, random: () => number, now: () => number): Layer {
   return (next) => async (ex) => {
+    if (ex.pinned !== undefined) {
+      ex.endpoint = ex.pinned;
+      return next(ex);
+    }
     const backend = ex.backend;
     if (backend === undefined) return next(ex);
     const port = backend.port === 0 ? ex.port : backend.port;

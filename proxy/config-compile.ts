@@ -53,6 +53,8 @@ export interface CompiledService {
   readonly compiledRoutes: CompiledRoute[];
   /** Endpoints for a service port (the Service's port, not the target port). */
   endpointsFor(port: number): EndpointSet | undefined;
+  /** Every endpoint, whatever its port. */
+  readonly allEndpoints: readonly CompiledEndpoint[];
   /** The metrics authority "<fqdn>:<port>", one string per port (no per-request concatenation). */
   authorityFor(port: number): string;
 }
@@ -74,6 +76,8 @@ export interface RuntimeConfig {
   readonly agentKeys: ReadonlySet<string>;
   /** Every balancer key in use. */
   readonly endpointKeys: ReadonlySet<string>;
+  /** Every endpoint by "address:port" (its pod address and target port), with its service: calls by pod IP. */
+  readonly endpointsByKey: ReadonlyMap<string, { service: CompiledService; endpoint: CompiledEndpoint }>;
 }
 
 function endpointSet(list: Endpoint[]): EndpointSet {
@@ -114,6 +118,7 @@ function compileService(service: Service, clusterDomain: string): CompiledServic
       return a;
     },
     routes: [],
+    allEndpoints: all.endpoints,
     compiledRoutes: compileRoutes(service.routes, `service ${id}`),
     endpointsFor(port: number): EndpointSet | undefined {
       // A service that declares no ports: every endpoint serves every port.
@@ -223,5 +228,16 @@ export function compileConfig(config: ProxyConfig, clusterDomain = 'cluster.loca
     inbound: compileInbound(config.inbound),
     agentKeys,
     endpointKeys,
+    endpointsByKey: indexEndpoints(services),
   };
+}
+
+function indexEndpoints(services: ReadonlyMap<string, CompiledService>): Map<string, { service: CompiledService; endpoint: CompiledEndpoint }> {
+  const out = new Map<string, { service: CompiledService; endpoint: CompiledEndpoint }>();
+  for (const service of services.values()) {
+    for (const endpoint of service.allEndpoints) {
+      if (!out.has(endpoint.key)) out.set(endpoint.key, { service, endpoint });
+    }
+  }
+  return out;
 }

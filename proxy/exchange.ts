@@ -29,6 +29,8 @@ export interface Exchange {
   route?: CompiledServiceRoute;
   backend?: CompiledBackend;
   endpoint?: CompiledEndpoint;
+  /** Outbound, transparent: the app dialled this endpoint's own address (a call by pod IP): no split, no balancing. */
+  pinned?: CompiledEndpoint;
   /** Inbound: the client's SPIFFE ID ('' for plaintext). */
   clientId: string;
   /** Whether the hop this proxy forwards on (outbound) or received on (inbound) is mTLS. */

@@ -22,16 +22,25 @@ import { verifyTlsClient } from '../identity/tls-peer.ts';
 import { rawErrorResponse } from './error-response.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import type { TlsMaterial } from './tls-material.ts';
+import { originalDestination } from './listen/original-dst.ts';
+import { peekProtocol } from './listen/peek.ts';
+import { decodeTransportHeader, OPAQUE_ALPN, TRANSPORT_HEADER_BYTES } from './tcp/transport-header.ts';
 // Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
 const tls = process.getBuiltinModule('node:tls');
 const { randomBytes } = process.getBuiltinModule('node:crypto');
 
 const TLS_HANDSHAKE = 0x16;
 const clientIds = new WeakMap<object, string>();
+const dialledPorts = new WeakMap<object, number>();
 
 /** The verified SPIFFE ID of the client of an inbound mTLS connection, '' for plaintext. */
 export function clientIdOf(socket: net.Socket): string {
   return clientIds.get(socket) ?? '';
+}
+
+/** The port a redirected plaintext client dialled (transparent mode), 0 when unknown. */
+export function dialledPortOf(socket: net.Socket): number {
+  return dialledPorts.get(socket) ?? 0;
 }
 
 export interface InboundListenerOptions {
@@ -39,6 +48,17 @@ export interface InboundListenerOptions {
   metrics: ProxyMetrics;
   log: Logger;
   strict: () => boolean;
+  /** Read original destinations (injected pods): the port a plaintext client dialled is the app port. */
+  transparent?: boolean;
+  /** How long a plaintext client may stay silent before it is opaque TCP. Default 1000 ms. */
+  detectTimeoutMs?: number;
+  opaquePorts?: () => ReadonlySet<number>;
+  /**
+   * A connection for an app port that is not HTTP/1.x: plaintext (clientId
+   * '', transparent mode) or an mTLS peer's opaque stream (ALPN
+   * weft.opaque/1, transport header already read). Paused.
+   */
+  onOpaque?: (socket: net.Socket, appPort: number, clientId: string) => void;
   handshakeTimeoutMs?: number;
   /** Wall clock for certificate validity. Default: the real one. */
   now?: () => Date;
@@ -71,6 +91,8 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
 
   const tlsServer = tls.createServer({
     requestCert: true,
+    // Opaque TCP between proxies says so in ALPN; HTTP/1.1 clients offer none or http/1.1.
+    ALPNProtocols: [OPAQUE_ALPN, 'http/1.1'],
     // The verdict is ours (identity/tls-peer.ts), so that the reason is counted and logged.
     rejectUnauthorized: false,
     handshakeTimeout: handshakeTimeoutMs,
@@ -86,6 +108,14 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
       return;
     }
     secure.on('error', () => secure.destroy());
+    if (secure.alpnProtocol === OPAQUE_ALPN && o.onOpaque !== undefined) {
+      const onOpaque = o.onOpaque;
+      readTransportHeader(secure, handshakeTimeoutMs, (err, port) => {
+        if (err !== undefined || port === undefined) refuse(secure, err);
+        else onOpaque(secure, port, clientIds.get(secure) ?? '');
+      });
+      return;
+    }
     o.http.emit('connection', secure);
   });
   tlsServer.on('tlsClientError', (err: Error, secure: TLSSocket) => {
@@ -116,10 +146,25 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
       }
       o.metrics.trackConnection(socket, { direction: 'inbound', peer: 'src', tls: 'false' });
       if (o.strict()) {
+        o.metrics.inboundTcpErrors.inc({ error: 'WEFT_ERR_TLS_REQUIRED' });
         socket.end(rawErrorResponse(403, 'Forbidden', 'WEFT_ERR_TLS_REQUIRED'));
         return;
       }
-      o.http.emit('connection', socket);
+      const dst = o.transparent === true ? originalDestination(socket) : undefined;
+      if (dst === undefined || o.onOpaque === undefined) {
+        o.http.emit('connection', socket);
+        return;
+      }
+      const onOpaque = o.onOpaque;
+      dialledPorts.set(socket, dst.port);
+      if (o.opaquePorts?.().has(dst.port) === true) {
+        onOpaque(socket, dst.port, '');
+        return;
+      }
+      peekProtocol(socket, o.detectTimeoutMs ?? 1_000, (protocol) => {
+        if (protocol === 'http1') o.http.emit('connection', socket);
+        else onOpaque(socket, dst.port, '');
+      });
     });
     socket.resume();
     socket.pause();
@@ -150,4 +195,36 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
       material = next;
     },
   };
+}
+
+/** Reads the transport header of an opaque mTLS stream, puts back what follows it, and says which port it names. */
+function readTransportHeader(socket: TLSSocket, timeoutMs: number, done: (err: Error | undefined, port?: number) => void): void {
+  let buf = Buffer.alloc(0);
+  let finished = false;
+  const finish = (err: Error | undefined, port?: number): void => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    socket.removeListener('readable', onReadable);
+    socket.removeListener('end', onEnd);
+    done(err, port);
+  };
+  const onReadable = (): void => {
+    let chunk: Buffer | null;
+    while (!finished && (chunk = socket.read() as Buffer | null) !== null) {
+      buf = Buffer.concat([buf, chunk]);
+      try {
+        const port = decodeTransportHeader(buf);
+        if (port === 'more') continue;
+        if (buf.length > TRANSPORT_HEADER_BYTES) socket.unshift(buf.subarray(TRANSPORT_HEADER_BYTES));
+        finish(undefined, port);
+      } catch (err) {
+        finish(err as Error);
+      }
+    }
+  };
+  const onEnd = (): void => finish(new WeftError('WEFT_ERR_BAD_REQUEST', 'opaque stream ended before its transport header'));
+  const timer = setTimeout(() => finish(new WeftError('WEFT_ERR_BAD_REQUEST', 'no transport header in time')), timeoutMs);
+  socket.on('readable', onReadable);
+  socket.once('end', onEnd);
 }

@@ -8,6 +8,7 @@ import { start, type ProxyStartConfig } from './proxy.ts';
 import { formatWorkloadId } from '../identity/spiffe-id.ts';
 import { readConfigFile, watchConfigFile } from './config-file.ts';
 import { createLogger, parseLogLevel } from '../proto/log.ts';
+import { parseOpaquePorts } from './listen/opaque-ports.ts';
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +22,9 @@ const { values } = parseArgs({
     'app-address': { type: 'string', default: process.env.WEFT_APP_ADDRESS ?? '127.0.0.1' },
     'enable-shutdown': { type: 'boolean', default: process.env.WEFT_ENABLE_SHUTDOWN === 'true' },
     'log-level': { type: 'string', default: process.env.WEFT_LOG_LEVEL ?? 'info' },
+    // Behind weft-init's iptables rules (the injector sets WEFT_TRANSPARENT=true).
+    transparent: { type: 'boolean', default: process.env.WEFT_TRANSPARENT === 'true' },
+    'opaque-ports': { type: 'string', default: process.env.WEFT_OPAQUE_PORTS },
     // Control-plane mode (instead of --config/--cert/--key):
     'control-plane': { type: 'string', default: process.env.WEFT_CONTROL_PLANE },
     'control-plane-id': {
@@ -60,6 +64,13 @@ if (cpAddress !== undefined) {
     serviceAccount: values['service-account'],
   };
 }
+let opaquePorts: number[] | undefined;
+try {
+  opaquePorts = values['opaque-ports'] === undefined ? undefined : parseOpaquePorts(values['opaque-ports']);
+} catch (err) {
+  process.stderr.write(`weft proxy: ${(err as Error).message}\n`);
+  process.exit(2);
+}
 const configPath = values.config;
 const proxy = await start({
   outbound: addr(values['outbound-addr']),
@@ -72,6 +83,8 @@ const proxy = await start({
     ? { identity: { certChainPem: readFileSync(values.cert, 'utf8'), keyPem: readFileSync(values.key, 'utf8') } }
     : {}),
   enableShutdown: values['enable-shutdown'],
+  transparent: values.transparent,
+  ...(opaquePorts !== undefined ? { opaquePorts } : {}),
   ...(controlPlane !== undefined ? { controlPlane } : {}),
   logger: log,
   onShutdown: () => void stop('admin /shutdown'),

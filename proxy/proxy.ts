@@ -2,11 +2,11 @@
 // and admin (4191) listeners and returns a handle to feed it config and
 // identity and to close it gracefully. Holds the last good config and
 // certificate; a bad config is refused and the previous one keeps serving.
-import type net from 'node:net';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { once } from 'node:events';
 import type { ProxyConfig } from '../proto/mesh.ts';
-import { PORTS } from '../proto/mesh.ts';
+import { DEFAULT_OPAQUE_PORTS, PORTS } from '../proto/mesh.ts';
 import { WeftError, rootWeftCode } from '../proto/errors.ts';
 import { validateProxyConfig } from './config-validate.ts';
 import { compileConfig, type RuntimeConfig } from './config-compile.ts';
@@ -15,7 +15,10 @@ import { ProxyMetrics } from './metrics.ts';
 import { UpstreamPool } from './upstream-pool.ts';
 import { trustDomainOf, type TlsMaterial } from './tls-material.ts';
 import { createHttpServer, DEFAULT_LIMITS, responsesDone, type HttpLimits } from './http-limits.ts';
-import { createInboundListener, clientIdOf } from './inbound-listener.ts';
+import { createOutboundListener } from './listen/outbound-listener.ts';
+import { forwardOutboundTcp, type OutboundTcpDeps } from './tcp/outbound-tcp.ts';
+import { joinSockets } from './tcp/tcp-forward.ts';
+import { createInboundListener, clientIdOf, dialledPortOf } from './inbound-listener.ts';
 import { newExchange } from './exchange.ts';
 import { forwardStage } from './forward-stage.ts';
 import { inboundStack, outboundStack } from './stack.ts';
@@ -66,6 +69,16 @@ export interface ProxyStartConfig {
   random?: () => number;
   now?: () => number;
   logger?: Logger;
+  /**
+   * Transparent mode (an injected pod, behind weft-init's iptables rules):
+   * connections are routed by their original destination and their first
+   * bytes (HTTP/1.x, or opaque TCP). Default false: explicit HTTP_PROXY mode.
+   */
+  transparent?: boolean;
+  /** Ports that skip protocol detection (always opaque TCP). Default DEFAULT_OPAQUE_PORTS. */
+  opaquePorts?: readonly number[];
+  /** How long a silent client is waited for before it is opaque TCP, ms. Default 1000. */
+  detectTimeoutMs?: number;
   /** Called when /shutdown is requested. */
   onShutdown?: () => void;
   /** Control-plane mode: config and certificates come from the control plane. */
@@ -194,6 +207,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     const ex = newExchange(req, undefined, 'inbound', rt, performance.now());
     ex.tls = req.socket instanceof tls.TLSSocket;
     ex.clientId = ex.tls ? clientIdOf(req.socket) : '';
+    if (!ex.tls) ex.appPort = dialledPortOf(req.socket);
     ex.authority = inboundAuthority(req.headers.host);
     return ex;
   };
@@ -214,11 +228,57 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     const ex = prepareInbound(req, runtime);
     track(handleUpgrade({ req, socket, head, direction: 'inbound', config: runtime, handler: inboundHandler, metrics, exchange: ex }));
   });
+  const transparent = cfg.transparent ?? false;
+  const detectTimeoutMs = cfg.detectTimeoutMs ?? 1_000;
+  const opaquePorts: ReadonlySet<number> = new Set(cfg.opaquePorts ?? DEFAULT_OPAQUE_PORTS);
+  const warnTcp = rateLimited((msg, fields) => log.warn(msg, fields));
+  const tcpDeps: OutboundTcpDeps = {
+    namespace: deps.namespace,
+    pool: outboundPool,
+    balancer,
+    metrics,
+    random,
+    now,
+    onRefused: (err) => {
+      metrics.outboundTcpErrors.inc({ error: err.code });
+      warnTcp(err.code, 'outbound TCP connection refused', { code: err.code, reason: err.message });
+    },
+  };
+  const outboundListener = createOutboundListener({
+    http: outboundHttp,
+    metrics,
+    transparent,
+    detectTimeoutMs,
+    opaquePorts: () => opaquePorts,
+    onTcp: (socket, dst) => forwardOutboundTcp(socket, dst, runtime, tcpDeps),
+  });
+
   const inboundListener = createInboundListener({
     http: inboundHttp,
     metrics,
     log,
     strict: () => runtime?.config.inbound.mode === 'STRICT',
+    transparent,
+    detectTimeoutMs,
+    opaquePorts: () => opaquePorts,
+    onOpaque: (socket, appPort, clientId) => {
+      const rt = runtime;
+      const isTls = socket instanceof tls.TLSSocket;
+      if (rt === undefined || (isTls && !rt.inbound.allows(clientId))) {
+        const code = rt === undefined ? 'WEFT_ERR_NOT_READY' : 'WEFT_ERR_DENIED';
+        metrics.inboundTcpErrors.inc({ error: code });
+        warnTcp(code, 'inbound TCP connection refused', { code, client: clientId, port: appPort });
+        socket.destroy();
+        return;
+      }
+      const app = net.connect({ host: appAddress, port: appPort, noDelay: true, allowHalfOpen: true });
+      app.once('connect', () => metrics.trackConnection(app, { direction: 'inbound', peer: 'dst', tls: 'false' }));
+      app.once('error', (err) => {
+        metrics.inboundTcpErrors.inc({ error: 'WEFT_ERR_UPSTREAM_CONNECT' });
+        warnTcp('app-connect', 'app refused an inbound TCP connection', { code: 'WEFT_ERR_UPSTREAM_CONNECT', port: appPort, reason: err.message });
+      });
+      joinSockets(socket, app);
+    },
   });
 
   const clients: Array<{ close(): void }> = [];
@@ -262,6 +322,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
         for (const c of clients) c.close();
         // Stop accepting: listeners close, idle keep-alive connections go.
         inboundListener.server.close();
+        outboundListener.close();
         outboundHttp.close();
         inboundHttp.close();
         outboundHttp.closeIdleConnections();
@@ -305,7 +366,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
   if (cfg.identity !== undefined) proxy.setIdentity(cfg.identity);
 
   const ports = proxy.ports as { outbound: number; inbound: number; admin: number };
-  ports.outbound = await listen(outboundHttp, cfg.outbound, '127.0.0.1', PORTS.proxyOutbound);
+  ports.outbound = await listen(outboundListener, cfg.outbound, '127.0.0.1', PORTS.proxyOutbound);
   ports.inbound = await listen(inboundListener.server, cfg.inbound, '0.0.0.0', PORTS.proxyInbound);
   ports.admin = await admin.listen(cfg.admin?.port ?? PORTS.proxyAdmin, cfg.admin?.host ?? '0.0.0.0');
   log.info('proxy listening', ports);

@@ -188,7 +188,7 @@ function trimDots(s: string): string {
 }
 
 /** Canonical text of an IPv6 literal ("" if invalid); other hosts unchanged. */
-function canonicalIp(host: string): string {
+export function canonicalIp(host: string): string {
   if (!host.includes(':')) return host;
   try {
     const h = new URL(`http://[${host}]/`).hostname;

@@ -7,7 +7,7 @@ import type { Layer } from './exchange.ts';
 export function splitStage(random: () => number): Layer {
   return (next) => (ex) => {
     const route = ex.route;
-    if (route === undefined) return next(ex);
+    if (route === undefined || ex.pinned !== undefined) return next(ex);
     const backend = chooseWeighted(route.split, random);
     if (backend === undefined) {
       return Promise.reject(new WeftError('WEFT_ERR_NO_ENDPOINTS', `route ${route.label} of ${ex.service?.id} has no backend`));

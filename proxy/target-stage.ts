@@ -1,11 +1,15 @@
-// Outbound stage 1: which service does the request address? Resolved from
-// the absolute-form target (explicit proxy) or the Host header (transparent
-// mode): service name, FQDN, alias or ClusterIP:port. Unknown hosts become
+// Outbound stage 1: which service does the request address? In transparent
+// mode, the address the app dialled (its original destination); in explicit
+// mode, the absolute-form target or the Host header: service name, FQDN,
+// alias or ClusterIP:port. Unknown hosts become
 // plain egress, or WEFT_ERR_EGRESS_REFUSED when the config forbids egress.
 import { isIP } from 'node:net';
 import { WeftError } from '../proto/errors.ts';
 import { parseAuthority, resolveAuthority } from './service-resolve.ts';
 import type { Exchange, Layer } from './exchange.ts';
+import { resolveDst } from './dst-resolve.ts';
+import { redirectedDst } from './listen/redirected.ts';
+import type { SocketAddress } from './listen/sockaddr.ts';
 
 /** Splits an absolute-form target into authority and origin-form path. */
 export function splitTarget(url: string): { authority: string | undefined; path: string } {
@@ -41,12 +45,36 @@ export function resolveTarget(ex: Exchange, authority: string | undefined, calle
   ex.authority = isIP(parsed.host) === 0 ? `${parsed.host}:${parsed.port}` : 'egress';
 }
 
+/**
+ * A transparently redirected request: the address the app dialled decides
+ * (dst-resolve.ts), the Host header only feeds route matching.
+ */
+export function resolveRedirected(ex: Exchange, dst: SocketAddress, callerNamespace: string): void {
+  const target = resolveDst(ex.config, dst.address, dst.port, callerNamespace);
+  if (target.kind === 'egress') {
+    ex.egress = { host: target.host, port: target.port };
+    ex.port = target.port;
+    ex.authority = 'egress';
+    return;
+  }
+  ex.service = target.service;
+  if (target.kind === 'service') {
+    ex.port = target.port;
+  } else {
+    ex.pinned = target.endpoint;
+    ex.port = target.endpoint.endpoint.port;
+  }
+  ex.authority = target.service.authorityFor(ex.port);
+}
+
 /** Outbound stage 0 as a layer: resolve the target, then continue (egress skips the later stages). */
 export function targetStage(callerNamespace: string): Layer {
   return (next) => (ex) => {
     const { authority, path } = splitTarget(ex.req.url ?? '/');
     ex.path = path;
-    resolveTarget(ex, authority ?? ex.req.headers.host, callerNamespace);
+    const dst = redirectedDst(ex.req.socket);
+    if (dst !== undefined) resolveRedirected(ex, dst, callerNamespace);
+    else resolveTarget(ex, authority ?? ex.req.headers.host, callerNamespace);
     return next(ex);
   };
 }

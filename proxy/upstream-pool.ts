@@ -13,6 +13,7 @@ import net from 'node:net';
 import { WeftError, findWeftError } from '../proto/errors.ts';
 import { checkServerSvid } from '../identity/tls-peer.ts';
 import type { TlsMaterial } from './tls-material.ts';
+import { encodeTransportHeader, OPAQUE_ALPN } from './tcp/transport-header.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
 import { UpstreamOrigin, type Connector } from './upstream-origin.ts';
 // Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
@@ -180,6 +181,50 @@ export class UpstreamPool {
       minVersion: 'TLSv1.3',
     });
     this.#trustDomain = material.trustDomain;
+  }
+
+  /**
+   * A new connection for opaque TCP: plain to host:port, or (with `identity`)
+   * mTLS to the peer proxy at host:port with ALPN weft.opaque/1, whose peer
+   * must present `identity`, and the transport header naming `appPort`
+   * already written. Connect failures go to the connect-error hook and are
+   * emitted as 'error' typed like the HTTP path's.
+   */
+  connectOpaque(host: string, port: number, identity: string | undefined, appPort: number): net.Socket {
+    let socket: net.Socket;
+    if (identity === undefined) {
+      socket = net.connect({ host, port, noDelay: true, allowHalfOpen: true });
+    } else {
+      if (this.#context === undefined) throw new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet');
+      socket = tls.connect({
+        host,
+        port,
+        secureContext: this.#context,
+        rejectUnauthorized: true,
+        ALPNProtocols: [OPAQUE_ALPN],
+        checkServerIdentity: (_h, cert) => checkPeerIdentity(identity, this.#trustDomain, cert),
+        // Passed to the TLSSocket by tls.connect (not in its types): a half-close crosses the mesh.
+        ...({ allowHalfOpen: true } as object),
+      });
+      socket.setNoDelay(true);
+      socket.write(encodeTransportHeader(appPort));
+    }
+    const connectedEvent = identity === undefined ? 'connect' : 'secureConnect';
+    const timeoutMs = this.#connectTimeoutMs();
+    const timer = setTimeout(() => {
+      socket.destroy(new WeftError('WEFT_ERR_UPSTREAM_CONNECT', `connect timeout after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      this.#onConnectError(classifyUpstreamError(err, false, false, identity !== undefined), host, port);
+    };
+    socket.once('error', fail);
+    socket.once(connectedEvent, () => {
+      clearTimeout(timer);
+      socket.removeListener('error', fail);
+      this.#onConnection(socket, identity !== undefined);
+    });
+    return socket;
   }
 
   /** The agent for an mTLS endpoint that must present `identity`. */

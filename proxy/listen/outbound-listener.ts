@@ -1,0 +1,60 @@
+// The outbound listener (4140). Explicit mode (the local mesh's HTTP_PROXY):
+// every connection is HTTP/1.1 and the Host header (or absolute-form target)
+// names the destination. Transparent mode (an injected pod, iptables
+// REDIRECT): each connection has an original destination, and its first bytes
+// decide the stack (protocol-detect.ts): HTTP/1.x goes to the HTTP server with
+// that destination remembered (redirected.ts), anything else (TLS, HTTP/2,
+// server-first or unknown protocols) to opaque TCP. Ports in `opaquePorts`
+// skip detection; a client silent for `detectTimeoutMs` is opaque (it may be
+// waiting for the server's banner). A connection made to the listener itself
+// (no original destination) is treated as explicit.
+import net from 'node:net';
+import type http from 'node:http';
+import type { ProxyMetrics } from '../metrics.ts';
+import type { Protocol } from './protocol-detect.ts';
+import { peekProtocol } from './peek.ts';
+import { rememberRedirected } from './redirected.ts';
+import { originalDestination } from './original-dst.ts';
+import type { SocketAddress } from './sockaddr.ts';
+
+export interface OutboundListenerOptions {
+  http: http.Server;
+  metrics: ProxyMetrics;
+  /** Read original destinations (injected pods). */
+  transparent: boolean;
+  detectTimeoutMs: number;
+  opaquePorts: () => ReadonlySet<number>;
+  /** A redirected connection that is not HTTP/1.x, paused, its first bytes unshifted. */
+  onTcp: (socket: net.Socket, dst: SocketAddress, protocol: Protocol) => void;
+}
+
+export function createOutboundListener(o: OutboundListenerOptions): net.Server {
+  const server = net.createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
+    const dst = o.transparent ? originalDestination(socket) : undefined;
+    if (dst === undefined) {
+      // Explicit proxy: Node's HTTP server closes a half-open client itself.
+      // The listener pauses new connections (for peeking): start reading.
+      o.http.emit('connection', socket);
+      socket.resume();
+      return;
+    }
+    if (o.opaquePorts().has(dst.port)) {
+      o.metrics.trackConnection(socket, { direction: 'outbound', peer: 'src', tls: 'false' });
+      o.onTcp(socket, dst, 'opaque');
+      return;
+    }
+    socket.on('error', () => socket.destroy());
+    peekProtocol(socket, o.detectTimeoutMs, (protocol) => {
+      if (protocol === 'http1') {
+        rememberRedirected(socket, dst);
+        o.http.emit('connection', socket);
+        return;
+      }
+      o.metrics.trackConnection(socket, { direction: 'outbound', peer: 'src', tls: 'false' });
+      o.onTcp(socket, dst, protocol);
+    });
+  });
+  // As for inbound: the HTTP server never listens itself (see inbound-listener.ts).
+  server.on('listening', () => o.http.emit('listening'));
+  return server;
+}
