@@ -63,7 +63,7 @@ export interface CompiledInbound {
   readonly policy: InboundPolicy;
   /** Whether a client SPIFFE ID may call. */
   allows(id: string): boolean;
-  /** The app port for a requested port ('' or unknown: the first app port). */
+  /** The app port for a requested port (any port when none are declared; '' : the first app port). */
   appPort(requested: string | undefined): number | undefined;
 }
 
@@ -165,7 +165,9 @@ function compileInbound(policy: InboundPolicy): CompiledInbound {
     appPort(requested) {
       if (requested !== undefined && requested !== '') {
         const n = Number(requested);
-        if (ports.includes(n)) return n;
+        // A workload that declares no ports takes a peer's request for any port
+        // (in a pod, whatever listens is reachable); a declared list is a limit.
+        if (ports.includes(n) || (ports.length === 0 && Number.isInteger(n) && n > 0 && n < 65536)) return n;
         return undefined;
       }
       return ports[0];

@@ -1,0 +1,262 @@
+// Ordinary pods keep working when injected (issue: "Any pod keeps working
+// when injected"), in real network namespaces with weft-init's real iptables
+// rules and the proxy started as the injected container starts it
+// (proxy/main.ts as uid 2102, WEFT_TRANSPARENT=true):
+//   client pod (meshed) --- host (unmeshed)
+//        \                  /
+//         server pod (meshed)
+// From the client pod's app: client-first TCP (PING/PONG) and server-first TCP
+// (a banner first) to the unmeshed host and to the meshed server over mTLS;
+// HTTPS to the host with the app's own certificate checks; HTTP by pod IP to
+// the meshed server over mTLS; HTTP to the host's IP with an unrelated Host
+// header reaches that IP. From the host: plaintext to two app ports of the
+// (permissive) server pod reaches each port.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestPki } from '../../identity/test-pki.ts';
+import { PORTS } from '../../proto/mesh.ts';
+import { id, metricValue, pki } from '../harness/mesh-fixture.ts';
+import { NetLab, netnsMissing, waitForLine, type Link } from '../harness/netns.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const NODE = process.execPath;
+const missing = [...netnsMissing(), ...(spawnSync('setpriv', ['--version']).status === 0 ? [] : ['setpriv (util-linux)'])];
+const inCi = process.env.CI === 'true';
+if (missing.length > 0 && !inCi) process.stderr.write(`\ntransparent netns test NOT RUN: needs ${missing.join(', ')}\n`);
+
+const CLIENT_ID = id('demo', 'client');
+const SERVER_ID = id('demo', 'db');
+/** A Service's ClusterIP: routed nowhere, only the client pod's proxy knows it. */
+const CLUSTER_IP = '198.18.250.10';
+
+// The apps: "kind:port[:arg]" each. pingpong answers +PONG to PING (client
+// first); banner greets first, then answers each line; http answers with what
+// it saw; https is http over TLS with the cert/key files given.
+const APPS = `
+import net from 'node:net';
+import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+const [name, ...specs] = process.argv.slice(2);
+let pending = specs.length;
+const ready = () => { if (--pending === 0) process.stdout.write('ready\\n'); };
+for (const spec of specs) {
+  const [kind, port, cert, key] = spec.split(':');
+  const handler = (req, res) => {
+    req.resume();
+    req.on('end', () => res.end(JSON.stringify({ app: name, port: Number(port), host: req.headers.host, clientId: req.headers['weft-client-id'] ?? '' })));
+  };
+  if (kind === 'pingpong') net.createServer((s) => { s.on('data', (d) => { if (String(d).includes('PING')) s.write('+PONG\\r\\n'); }); s.on('end', () => s.end()); s.on('error', () => {}); }).listen(Number(port), '0.0.0.0', ready);
+  else if (kind === 'banner') net.createServer((s) => { s.write('220 ' + name + ' ready\\r\\n'); s.on('data', (d) => s.write('250 ' + String(d).trim() + '\\r\\n')); s.on('end', () => s.end()); s.on('error', () => {}); }).listen(Number(port), '0.0.0.0', ready);
+  else if (kind === 'http') http.createServer(handler).listen(Number(port), '0.0.0.0', ready);
+  else if (kind === 'https') https.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, handler).listen(Number(port), '0.0.0.0', ready);
+}
+`;
+
+// One client action, its result on stdout.
+const CLIENT = `
+import net from 'node:net';
+import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+const [mode, host, port, extra, extra2] = process.argv.slice(2);
+const out = (s) => { process.stdout.write(String(s)); process.exit(0); };
+setTimeout(() => out('timeout'), 8000);
+if (mode === 'ping') {
+  const s = net.connect(Number(port), host, () => s.write('PING\\r\\n'));
+  s.on('data', (d) => { out(String(d).trim()); });
+  s.on('error', (e) => out('error:' + e.code));
+} else if (mode === 'banner') {
+  const s = net.connect(Number(port), host);
+  let got = '';
+  s.on('data', (d) => { got += d; if (!got.includes('250')) s.write('HELO weft\\r\\n'); else out(got.trim().replace(/\\r\\n/g, '|')); });
+  s.on('error', (e) => out('error:' + e.code));
+} else if (mode === 'http' || mode === 'https') {
+  const lib = mode === 'http' ? http : https;
+  const req = lib.get({ host, port: Number(port), path: '/', agent: false, headers: extra && mode === 'http' ? { host: extra } : {},
+    ...(mode === 'https' ? { ca: readFileSync(extra), servername: extra2 } : {}) }, (res) => {
+    let body = ''; res.on('data', (d) => (body += d)); res.on('end', () => out(res.statusCode + ' ' + body));
+  });
+  req.on('error', (e) => out('error:' + (e.code ?? e.message)));
+}
+`;
+
+describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (real iptables, transparent proxy)', () => {
+  if (missing.length > 0) {
+    it('has its prerequisites', () => expect.fail(`needs ${missing.join(', ')}`));
+    return;
+  }
+  const lab = new NetLab();
+  const dir = mkdtempSync(join(tmpdir(), 'weft-transparent-'));
+  let client: string;
+  let server: string;
+  let host: string;
+  let ch: Link; // client pod (a) - host (b)
+  let sh_: Link; // server pod (a) - host (b)
+  let cs: Link; // client pod (a) - server pod (b)
+
+  function file(name: string, content: string): string {
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    chmodSync(path, 0o644);
+    return path;
+  }
+
+  async function startApps(ns: string, name: string, specs: string[]): Promise<void> {
+    await waitForLine(lab.spawn(ns, [NODE, join(dir, 'apps.mjs'), name, ...specs]), /^ready$/);
+  }
+
+  /** weft-init's rules, then the proxy as the injected container runs it. */
+  async function injectAndStartProxy(ns: string, spiffeId: string, config: object): Promise<void> {
+    lab.exec(ns, NODE, join(ROOT, 'injector', 'init-main.ts'));
+    const leaf = pki().issueLeaf({ spiffeId });
+    const tag = spiffeId.split('/').pop() as string;
+    const env = {
+      ...process.env,
+      WEFT_TRANSPARENT: 'true',
+      WEFT_CONFIG: file(`${tag}-config.json`, JSON.stringify(config)),
+      WEFT_CERT: file(`${tag}-cert.pem`, leaf.chainPem.join('')),
+      WEFT_KEY: file(`${tag}-key.pem`, leaf.keyPem),
+      WEFT_NAMESPACE: 'demo',
+      WEFT_LOG_LEVEL: 'warn',
+    };
+    const proxy = lab.spawn(ns, ['setpriv', '--reuid', String(PORTS.proxyUid), '--regid', String(PORTS.proxyUid), '--clear-groups', NODE, join(ROOT, 'proxy', 'main.ts')], env);
+    await waitForLine(proxy, /"listening"/);
+  }
+
+  function run(ns: string, ...args: string[]): string {
+    const r = spawnSync('ip', ['netns', 'exec', ns, NODE, join(dir, 'client.mjs'), ...args], { encoding: 'utf8', timeout: 15_000 });
+    return r.stdout;
+  }
+
+  async function metrics(ns: string, ip: string): Promise<string> {
+    const r = spawnSync('ip', ['netns', 'exec', ns, NODE, '-e', `fetch('http://${ip}:${PORTS.proxyAdmin}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`], {
+      encoding: 'utf8',
+    });
+    return r.stdout;
+  }
+
+  const endpoint = (port: number) => ({
+    address: cs.b.v4,
+    port,
+    identity: SERVER_ID,
+    proxyPort: PORTS.proxyInbound,
+    pod: 'db-0',
+    deployment: 'db',
+    serviceAccount: 'db',
+    namespace: 'demo',
+  });
+
+  beforeAll(async () => {
+    file('apps.mjs', APPS);
+    file('client.mjs', CLIENT);
+    chmodSync(dir, 0o755);
+    client = lab.ns('client');
+    server = lab.ns('server');
+    host = lab.ns('host');
+    ch = lab.link(client, host);
+    sh_ = lab.link(server, host);
+    cs = lab.link(client, server);
+    // The ClusterIP is routed like any off-pod address (it never leaves: the proxy takes it).
+    lab.exec(client, 'ip', 'route', 'add', 'default', 'dev', `w${lab.tag}0a`);
+
+    // The unmeshed host: a PING/PONG server, a banner server, HTTP, HTTPS with its own CA.
+    const outside = createTestPki();
+    const hostCert = outside.issueLeaf({ uris: [], dnsNames: ['partner.example'] });
+    file('outside-ca.pem', outside.anchorPem);
+    const certFile = file('host-cert.pem', hostCert.chainPem.join(''));
+    const keyFile = file('host-key.pem', hostCert.keyPem);
+    await startApps(host, 'host', ['pingpong:7000', 'pingpong:6379', 'banner:2525', 'http:8080', `https:8443:${certFile}:${keyFile}`]);
+
+    // The meshed server pod: PING/PONG, banner and two HTTP ports, permissive.
+    await startApps(server, 'server', ['pingpong:6379', 'banner:2526', 'http:8080', 'http:9090']);
+    await injectAndStartProxy(server, SERVER_ID, {
+      version: 'server-1',
+      trustBundlePem: pki().trustBundlePem,
+      inbound: { mode: 'permissive', appPorts: [], allowedIdentities: [] },
+    });
+
+    await injectAndStartProxy(client, CLIENT_ID, {
+      version: 'client-1',
+      trustBundlePem: pki().trustBundlePem,
+      egress: { allow: true },
+      services: [
+        {
+          name: 'db',
+          namespace: 'demo',
+          clusterIp: CLUSTER_IP,
+          ports: [
+            { name: 'redis', port: 6379, targetPort: 6379 },
+            { name: 'smtp', port: 2526, targetPort: 2526 },
+          ],
+          endpoints: [endpoint(6379), endpoint(2526)],
+        },
+        {
+          name: 'web',
+          namespace: 'demo',
+          clusterIp: '',
+          ports: [{ name: 'http', port: 8080, targetPort: 8080 }],
+          endpoints: [endpoint(8080)],
+        },
+      ],
+      inbound: { mode: 'permissive', appPorts: [], allowedIdentities: [] },
+    });
+  }, 120_000);
+
+  afterAll(() => {
+    lab.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('client-first TCP to an unmeshed host (a port it must detect, and an opaque port) goes through the proxy', async () => {
+    const before = metricValue(await metrics(client, '127.0.0.1'), 'tcp_open_total', { direction: 'outbound', peer: 'dst', tls: 'false' });
+    expect(run(client, 'ping', ch.b.v4, '7000')).toBe('+PONG');
+    expect(run(client, 'ping', ch.b.v4, '6379')).toBe('+PONG');
+    const after = metricValue(await metrics(client, '127.0.0.1'), 'tcp_open_total', { direction: 'outbound', peer: 'dst', tls: 'false' });
+    expect(after - before).toBe(2);
+  });
+
+  it('server-first TCP (a banner before the client speaks) to an unmeshed host works', () => {
+    expect(run(client, 'banner', ch.b.v4, '2525')).toBe('220 host ready|250 HELO weft');
+  });
+
+  it('HTTPS to an unmeshed TLS server passes through untouched: the app checks the server itself', () => {
+    expect(run(client, 'https', ch.b.v4, '8443', join(dir, 'outside-ca.pem'), 'partner.example')).toMatch(/^200 /);
+    // A wrong expectation still fails in the app: the proxy did not terminate TLS.
+    expect(run(client, 'https', ch.b.v4, '8443', join(dir, 'outside-ca.pem'), 'other.example')).toMatch(/^error:ERR_TLS_CERT_ALTNAME_INVALID/);
+  });
+
+  it("an HTTP call to an unmeshed IP with an unrelated Host header reaches that IP", () => {
+    const r = run(client, 'http', ch.b.v4, '8080', 'partner.example');
+    expect(r).toMatch(/^200 /);
+    expect(JSON.parse(r.slice(4))).toMatchObject({ app: 'host', port: 8080, host: 'partner.example' });
+  });
+
+  it('an HTTP call by pod IP goes over mTLS to exactly that pod, with the client identity', () => {
+    const r = run(client, 'http', cs.b.v4, '8080');
+    expect(r).toMatch(/^200 /);
+    expect(JSON.parse(r.slice(4))).toMatchObject({ app: 'server', port: 8080, clientId: CLIENT_ID });
+  });
+
+  it('client-first and server-first TCP to a meshed server ride mTLS (by ClusterIP and by pod IP); its proxy counts them', async () => {
+    const before = metricValue(await metrics(server, '127.0.0.1'), 'tcp_open_total', { direction: 'inbound', peer: 'src', tls: 'true' });
+    expect(run(client, 'ping', CLUSTER_IP, '6379')).toBe('+PONG');
+    expect(run(client, 'ping', cs.b.v4, '6379')).toBe('+PONG');
+    expect(run(client, 'banner', CLUSTER_IP, '2526')).toBe('220 server ready|250 HELO weft');
+    const after = metricValue(await metrics(server, '127.0.0.1'), 'tcp_open_total', { direction: 'inbound', peer: 'src', tls: 'true' });
+    expect(after - before).toBe(3);
+  });
+
+  it('permissive mode: plaintext from an unmeshed host to each of two app ports reaches that port', () => {
+    for (const port of [8080, 9090]) {
+      const r = run(host, 'http', sh_.a.v4, String(port));
+      expect(r).toMatch(/^200 /);
+      expect(JSON.parse(r.slice(4))).toMatchObject({ app: 'server', port, clientId: '' });
+    }
+    expect(run(host, 'ping', sh_.a.v4, '6379')).toBe('+PONG');
+  });
+});
