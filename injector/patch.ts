@@ -39,6 +39,8 @@ import {
 } from './annotations.ts';
 import { InjectError } from './inject-error.ts';
 import { pointer, type JsonPatchOp, type JsonValue } from './json-patch.ts';
+import { rewriteProbes } from './probe-rewrite.ts';
+import { APP_PROBES_ENV } from '../proto/mesh.ts';
 
 export const PROXY_CONTAINER = 'weft-proxy';
 export const INIT_CONTAINER = 'weft-init';
@@ -588,7 +590,14 @@ export function injectionPatch(pod: unknown, namespace: NamespaceMeta, opts: Inj
   // the network directly, since no proxy would be there to take redirected
   // connections yet.
   patch.push(...appendAll('/spec/initContainers', view.initContainers, parts.initContainers));
+  // Probes go through the proxy's admin port (probe-rewrite.ts); rewritten
+  // before the proxy is inserted, while the app containers keep their indices.
+  const probes = rewriteProbes(view.containers, PORTS.proxyAdmin);
+  patch.push(...(probes.ops as JsonPatchOp[]));
   patch.push({ op: 'add', path: '/spec/containers/0', value: parts.proxyContainer });
+  if (probes.ops.length > 0) {
+    patch.push({ op: 'add', path: '/spec/containers/0/env/-', value: { name: APP_PROBES_ENV, value: JSON.stringify(probes.probes) } });
+  }
   patch.push(...appendAll('/spec/volumes', view.volumes, parts.volumes));
   return { inject: true, decision: 'injected', reason: `injected: ${by} has ${INJECT_KEY}: enabled`, patch, warnings };
 }

@@ -132,6 +132,15 @@ export interface CertifyResponse {
  */
 export const DEFAULT_OPAQUE_PORTS: readonly number[] = [25, 587, 3306, 4444, 5432, 6379, 9300, 11211];
 
+/** One original kubelet probe of an app container, as the injector hands it to the proxy (ports resolved). */
+export type AppProbe =
+  | { httpGet: { port: number; path: string; scheme: 'HTTP' | 'HTTPS'; host?: string; httpHeaders?: Array<{ name: string; value: string }> } }
+  | { tcpSocket: { port: number; host?: string } }
+  | { grpc: { port: number; service?: string } };
+
+/** The proxy's environment variable holding the pod's original probes (JSON; injector/probe-rewrite.ts). */
+export const APP_PROBES_ENV = 'WEFT_APP_PROBES';
+
 export const PORTS = {
   proxyOutbound: 4140,
   proxyInbound: 4143,

@@ -1,6 +1,8 @@
 // The admin listener (4191): /metrics (Prometheus text), /ready (200 once the
 // proxy holds a config and a certificate), /live, /config (the config in
-// force and its version, no secrets), /shutdown (POST, only when enabled).
+// force and its version, no secrets), /shutdown (POST, only when enabled),
+// /app-health/<container>/<livez|readyz|startupz> (the kubelet's rewritten
+// probes, run against the app: app-health.ts).
 import type { ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { ProxyConfig } from '../proto/mesh.ts';
@@ -14,6 +16,8 @@ export interface AdminOptions {
   config: () => ProxyConfig | undefined;
   enableShutdown: boolean;
   onShutdown: () => void;
+  /** Runs the original probe behind /app-health/<container>/<kind>; undefined: no such probe. */
+  appHealth?: (key: string) => Promise<{ status: number; body: string }> | undefined;
 }
 
 function text(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
@@ -48,8 +52,18 @@ export function createAdminServer(o: AdminOptions): { listen(port: number, host:
         text(res, 202, 'shutting down\n');
         setImmediate(o.onShutdown);
         return;
-      default:
+      default: {
+        if (path?.startsWith('/app-health/') === true && get && o.appHealth !== undefined) {
+          const run = o.appHealth(path.slice('/app-health/'.length));
+          if (run === undefined) return text(res, 404, 'no such probe\n');
+          run.then(
+            (r) => text(res, r.status, r.body),
+            (err: unknown) => text(res, 503, `probe failed: ${String(err)}\n`),
+          );
+          return;
+        }
         return text(res, 404, 'not found\n');
+      }
     }
   });
   return {

@@ -9,6 +9,8 @@ import { formatWorkloadId } from '../identity/spiffe-id.ts';
 import { readConfigFile, watchConfigFile } from './config-file.ts';
 import { createLogger, parseLogLevel } from '../proto/log.ts';
 import { parseOpaquePorts } from './listen/opaque-ports.ts';
+import { parseAppProbes, type AppProbe } from './app-probes.ts';
+import { APP_PROBES_ENV } from '../proto/mesh.ts';
 
 const { values } = parseArgs({
   options: {
@@ -65,8 +67,11 @@ if (cpAddress !== undefined) {
   };
 }
 let opaquePorts: number[] | undefined;
+let appProbes: Map<string, AppProbe> | undefined;
 try {
   opaquePorts = values['opaque-ports'] === undefined ? undefined : parseOpaquePorts(values['opaque-ports']);
+  const probesJson = process.env[APP_PROBES_ENV];
+  appProbes = probesJson === undefined || probesJson === '' ? undefined : parseAppProbes(probesJson);
 } catch (err) {
   process.stderr.write(`weft proxy: ${(err as Error).message}\n`);
   process.exit(2);
@@ -85,6 +90,7 @@ const proxy = await start({
   enableShutdown: values['enable-shutdown'],
   transparent: values.transparent,
   ...(opaquePorts !== undefined ? { opaquePorts } : {}),
+  ...(appProbes !== undefined ? { appProbes } : {}),
   ...(controlPlane !== undefined ? { controlPlane } : {}),
   logger: log,
   onShutdown: () => void stop('admin /shutdown'),

@@ -25,6 +25,8 @@ import { inboundStack, outboundStack } from './stack.ts';
 import { respond } from './respond.ts';
 import { sendError } from './error-response.ts';
 import { createAdminServer } from './admin-server.ts';
+import { runProbe } from './app-health.ts';
+import type { AppProbe } from './app-probes.ts';
 import { handleUpgrade } from './upgrade.ts';
 import { createLogger, rateLimited, type Logger } from '../proto/log.ts';
 import { startIdentityClient } from './identity-client.ts';
@@ -79,6 +81,8 @@ export interface ProxyStartConfig {
   opaquePorts?: readonly number[];
   /** How long a silent client is waited for before it is opaque TCP, ms. Default 1000. */
   detectTimeoutMs?: number;
+  /** The pod's original kubelet probes (WEFT_APP_PROBES), run on /app-health/... of the admin port. */
+  appProbes?: ReadonlyMap<string, AppProbe>;
   /** Called when /shutdown is requested. */
   onShutdown?: () => void;
   /** Control-plane mode: config and certificates come from the control plane. */
@@ -357,6 +361,10 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     config: () => runtime?.config,
     enableShutdown: cfg.enableShutdown ?? false,
     onShutdown: () => (cfg.onShutdown ?? (() => void proxy.close()))(),
+    appHealth: (key) => {
+      const probe = cfg.appProbes?.get(key);
+      return probe === undefined ? undefined : runProbe(probe, appAddress);
+    },
   });
 
   if (cfg.config !== undefined) {
