@@ -18,7 +18,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki } from '../../identity/test-pki.ts';
-import { PORTS } from '../../proto/mesh.ts';
+import { APP_PROBES_ENV, PORTS } from '../../proto/mesh.ts';
+import { rewriteProbes } from '../../injector/probe-rewrite.ts';
+import { writeFileSync as rewrite } from 'node:fs';
 import { id, metricValue, pki } from '../harness/mesh-fixture.ts';
 import { NetLab, netnsMissing, waitForLine, type Link } from '../harness/netns.ts';
 
@@ -30,6 +32,23 @@ if (missing.length > 0 && !inCi) process.stderr.write(`\ntransparent netns test 
 
 const CLIENT_ID = id('demo', 'client');
 const SERVER_ID = id('demo', 'db');
+/** The server pod's containers as the kubelet knows them: their probes, rewritten by the real injector code. */
+const PROBED_CONTAINERS = [
+  {
+    name: 'app',
+    ports: [{ name: 'http', containerPort: 8080 }],
+    readinessProbe: { httpGet: { path: '/', port: 'http' } },
+    livenessProbe: { tcpSocket: { port: 6379 } },
+    startupProbe: { grpc: { port: 50051 } },
+  },
+  {
+    name: 'broken',
+    readinessProbe: { httpGet: { path: '/fail', port: 8080 } },
+    livenessProbe: { tcpSocket: { port: 7777 } },
+    startupProbe: { grpc: { port: 50051, service: 'down' } },
+  },
+];
+
 /** A Service's ClusterIP: routed nowhere, only the client pod's proxy knows it. */
 const CLUSTER_IP = '198.18.250.10';
 
@@ -41,6 +60,7 @@ import net from 'node:net';
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 const [name, ...specs] = process.argv.slice(2);
 let pending = specs.length;
 const ready = () => { if (--pending === 0) process.stdout.write('ready\\n'); };
@@ -48,11 +68,26 @@ for (const spec of specs) {
   const [kind, port, cert, key] = spec.split(':');
   const handler = (req, res) => {
     req.resume();
+    if (req.url === '/fail') { res.statusCode = 500; res.end('failing'); return; }
     req.on('end', () => res.end(JSON.stringify({ app: name, port: Number(port), host: req.headers.host, clientId: req.headers['weft-client-id'] ?? '' })));
   };
   if (kind === 'pingpong') net.createServer((s) => { s.on('data', (d) => { if (String(d).includes('PING')) s.write('+PONG\\r\\n'); }); s.on('end', () => s.end()); s.on('error', () => {}); }).listen(Number(port), '0.0.0.0', ready);
   else if (kind === 'banner') net.createServer((s) => { s.write('220 ' + name + ' ready\\r\\n'); s.on('data', (d) => s.write('250 ' + String(d).trim() + '\\r\\n')); s.on('end', () => s.end()); s.on('error', () => {}); }).listen(Number(port), '0.0.0.0', ready);
   else if (kind === 'http') http.createServer(handler).listen(Number(port), '0.0.0.0', ready);
+  else if (kind === 'grpc-health') {
+    const require = createRequire(${JSON.stringify(join(ROOT, 'package.json'))});
+    const grpc = require('@grpc/grpc-js');
+    const loader = require('@grpc/proto-loader');
+    const def = loader.fromJSON({ nested: { grpc: { nested: { health: { nested: { v1: { nested: {
+      HealthCheckRequest: { fields: { service: { type: 'string', id: 1 } } },
+      HealthCheckResponse: { fields: { status: { type: 'int32', id: 1 } } },
+      Health: { methods: { Check: { requestType: 'HealthCheckRequest', responseType: 'HealthCheckResponse' } } },
+    } } } } } } } });
+    const server = new grpc.Server();
+    const svc = grpc.loadPackageDefinition(def).grpc.health.v1.Health.service;
+    server.addService(svc, { Check: (call, cb) => cb(null, { status: call.request.service === 'down' ? 2 : 1 }) });
+    server.bindAsync('0.0.0.0:' + port, grpc.ServerCredentials.createInsecure(), (err) => { if (err) throw err; ready(); });
+  }
   else if (kind === 'https') https.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, handler).listen(Number(port), '0.0.0.0', ready);
 }
 `;
@@ -75,6 +110,9 @@ if (mode === 'ping') {
   let got = '';
   s.on('data', (d) => { got += d; if (!got.includes('250')) s.write('HELO weft\\r\\n'); else out(got.trim().replace(/\\r\\n/g, '|')); });
   s.on('error', (e) => out('error:' + e.code));
+} else if (mode === 'status') {
+  http.get({ host, port: Number(port), path: extra, agent: false, headers: { 'user-agent': 'kube-probe/1.20' } }, (res) => { res.resume(); out(res.statusCode); })
+    .on('error', (e) => out('error:' + e.code));
 } else if (mode === 'http' || mode === 'https') {
   const lib = mode === 'http' ? http : https;
   const req = lib.get({ host, port: Number(port), path: '/', agent: false, headers: extra && mode === 'http' ? { host: extra } : {},
@@ -111,7 +149,7 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
   }
 
   /** weft-init's rules, then the proxy as the injected container runs it. */
-  async function injectAndStartProxy(ns: string, spiffeId: string, config: object): Promise<void> {
+  async function injectAndStartProxy(ns: string, spiffeId: string, config: object, extraEnv: Record<string, string> = {}): Promise<void> {
     lab.exec(ns, NODE, join(ROOT, 'injector', 'init-main.ts'));
     const leaf = pki().issueLeaf({ spiffeId });
     const tag = spiffeId.split('/').pop() as string;
@@ -123,6 +161,7 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
       WEFT_KEY: file(`${tag}-key.pem`, leaf.keyPem),
       WEFT_NAMESPACE: 'demo',
       WEFT_LOG_LEVEL: 'warn',
+      ...extraEnv,
     };
     const proxy = lab.spawn(ns, ['setpriv', '--reuid', String(PORTS.proxyUid), '--regid', String(PORTS.proxyUid), '--clear-groups', NODE, join(ROOT, 'proxy', 'main.ts')], env);
     await waitForLine(proxy, /"listening"/);
@@ -138,6 +177,17 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
       encoding: 'utf8',
     });
     return r.stdout;
+  }
+
+  const serverConfig = (mode: 'permissive' | 'strict') => ({
+    version: `server-${mode}`,
+    trustBundlePem: pki().trustBundlePem,
+    inbound: { mode, appPorts: [], allowedIdentities: [] },
+  });
+
+  /** A kubelet-style probe from the host (as from the node) of the rewritten probe URL: the HTTP status, or an error. */
+  function kubeletProbe(container: string, kind: string): string {
+    return run(host, 'status', sh_.a.v4, String(PORTS.proxyAdmin), `/app-health/${container}/${kind}`);
   }
 
   const endpoint = (port: number) => ({
@@ -173,11 +223,9 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
     await startApps(host, 'host', ['pingpong:7000', 'pingpong:6379', 'banner:2525', 'http:8080', `https:8443:${certFile}:${keyFile}`]);
 
     // The meshed server pod: PING/PONG, banner and two HTTP ports, permissive.
-    await startApps(server, 'server', ['pingpong:6379', 'banner:2526', 'http:8080', 'http:9090']);
-    await injectAndStartProxy(server, SERVER_ID, {
-      version: 'server-1',
-      trustBundlePem: pki().trustBundlePem,
-      inbound: { mode: 'permissive', appPorts: [], allowedIdentities: [] },
+    await startApps(server, 'server', ['pingpong:6379', 'banner:2526', 'http:8080', 'http:9090', 'grpc-health:50051']);
+    await injectAndStartProxy(server, SERVER_ID, serverConfig('permissive'), {
+      [APP_PROBES_ENV]: JSON.stringify(rewriteProbes(PROBED_CONTAINERS, PORTS.proxyAdmin).probes),
     });
 
     await injectAndStartProxy(client, CLIENT_ID, {
@@ -259,4 +307,35 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
     }
     expect(run(host, 'ping', sh_.a.v4, '6379')).toBe('+PONG');
   });
+
+  it('the injector points every probe at the admin port (the kubelet sends them there)', () => {
+    const paths = rewriteProbes(PROBED_CONTAINERS, PORTS.proxyAdmin).ops.map((o) => (o.value as { httpGet: { port: number; path: string } }).httpGet);
+    expect(paths).toEqual([
+      { path: '/app-health/app/livez', port: PORTS.proxyAdmin, scheme: 'HTTP' },
+      { path: '/app-health/app/readyz', port: PORTS.proxyAdmin, scheme: 'HTTP' },
+      { path: '/app-health/app/startupz', port: PORTS.proxyAdmin, scheme: 'HTTP' },
+      { path: '/app-health/broken/livez', port: PORTS.proxyAdmin, scheme: 'HTTP' },
+      { path: '/app-health/broken/readyz', port: PORTS.proxyAdmin, scheme: 'HTTP' },
+      { path: '/app-health/broken/startupz', port: PORTS.proxyAdmin, scheme: 'HTTP' },
+    ]);
+  });
+
+  for (const mode of ['permissive', 'strict'] as const) {
+    it(`${mode} mode: httpGet, tcpSocket and grpc probes from the node succeed for a live app and fail for a dead port or a failing handler`, async () => {
+      if (mode === 'strict') {
+        rewrite(join(dir, 'db-config.json'), JSON.stringify(serverConfig('strict')));
+        // The proxy reloads its file: strict is in force once plaintext to an app port is refused.
+        const deadline = Date.now() + 10_000;
+        while (run(host, 'http', sh_.a.v4, '8080').startsWith('200') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+        expect(run(host, 'http', sh_.a.v4, '8080')).toMatch(/^403 /);
+      }
+      expect(kubeletProbe('app', 'readyz')).toBe('200');
+      expect(kubeletProbe('app', 'livez')).toBe('200');
+      expect(kubeletProbe('app', 'startupz')).toBe('200');
+      expect(kubeletProbe('broken', 'readyz')).toBe('500');
+      expect(kubeletProbe('broken', 'livez')).toBe('503');
+      expect(kubeletProbe('broken', 'startupz')).toBe('503');
+      expect(kubeletProbe('nobody', 'readyz')).toBe('404');
+    });
+  }
 });
