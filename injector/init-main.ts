@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { PORTS } from '../proto/mesh.ts';
 import { findWeftError } from '../proto/errors.ts';
 import { parsePortList } from './annotations.ts';
-import { formatStep, iptablesPlan, runPlan } from './weft-init.ts';
+import { readFileSync } from 'node:fs';
+import { formatStep, ip6tablesFor, iptablesPlan, ipv6Needed, runPlan, type IptablesStep } from './weft-init.ts';
 
 const env = process.env;
 let values;
@@ -22,6 +23,9 @@ try {
       'skip-inbound-ports': { type: 'string', default: env.WEFT_INIT_SKIP_INBOUND_PORTS ?? String(PORTS.proxyAdmin) },
       'skip-outbound-ports': { type: 'string', default: env.WEFT_INIT_SKIP_OUTBOUND_PORTS ?? '' },
       iptables: { type: 'string', default: env.WEFT_INIT_IPTABLES ?? 'iptables' },
+      ip6tables: { type: 'string', default: env.WEFT_INIT_IP6TABLES },
+      // auto: IPv6 rules when the pod has IPv6 beyond loopback (then they must succeed); on: always; off: never.
+      ipv6: { type: 'string', default: env.WEFT_INIT_IPV6 ?? 'auto' },
       'dry-run': { type: 'boolean', default: false },
     },
   }));
@@ -38,7 +42,7 @@ function number(flag: string, s: string, max: number): number {
   return Number(s);
 }
 
-let plan;
+let plan: IptablesStep[];
 try {
   plan = iptablesPlan({
     inboundPort: number('inbound-port', values['inbound-port'], 65535),
@@ -53,24 +57,49 @@ try {
 }
 
 const binary = values.iptables;
+const binary6 = values.ip6tables ?? ip6tablesFor(binary);
+const ipv6Mode = values.ipv6;
+if (ipv6Mode !== 'auto' && ipv6Mode !== 'on' && ipv6Mode !== 'off') {
+  process.stderr.write(`weft-init: --ipv6 ${JSON.stringify(ipv6Mode)} is not auto, on or off\n`);
+  process.exit(2);
+}
+let ifInet6: string | undefined;
+try {
+  ifInet6 = readFileSync('/proc/net/if_inet6', 'utf8');
+} catch {
+  ifInet6 = undefined;
+}
+const withIpv6 = ipv6Mode === 'on' || (ipv6Mode === 'auto' && ipv6Needed(ifInet6));
+
 if (values['dry-run']) {
-  process.stdout.write(`${plan.map((s) => formatStep(s, binary)).join('\n')}\n`);
+  const lines = plan.map((s) => formatStep(s, binary));
+  if (withIpv6) lines.push(...plan.map((s) => formatStep(s, binary6)));
+  process.stdout.write(`${lines.join('\n')}\n`);
   process.exit(0);
 }
-try {
-  runPlan(
-    plan,
-    (argv) => {
-      const r = spawnSync(binary, argv, { encoding: 'utf8' });
-      if (r.error !== undefined) return { status: 127, stderr: r.error.message };
-      return { status: r.status ?? 1, stderr: r.stderr };
-    },
-    (line) => process.stdout.write(`${line}\n`),
-    binary,
-  );
-} catch (err) {
-  const e = findWeftError(err);
-  process.stderr.write(`weft-init: ${e?.code ?? 'error'}: ${(err as Error).message}\n`);
-  process.exit(1);
+
+function run(bin: string, what: string): void {
+  try {
+    runPlan(
+      plan,
+      (argv) => {
+        const r = spawnSync(bin, argv, { encoding: 'utf8' });
+        if (r.error !== undefined) return { status: 127, stderr: r.error.message };
+        return { status: r.status ?? 1, stderr: r.stderr };
+      },
+      (line) => process.stdout.write(`${line}\n`),
+      bin,
+    );
+  } catch (err) {
+    const e = findWeftError(err);
+    process.stderr.write(`weft-init: ${e?.code ?? 'error'}: ${what}${(err as Error).message}\n`);
+    process.exit(1);
+  }
 }
-process.stdout.write('weft-init: iptables rules in place\n');
+run(binary, '');
+if (withIpv6) {
+  run(binary6, 'this pod has IPv6, and without ip6tables rules IPv6 traffic would bypass the proxy: ');
+  process.stdout.write('weft-init: iptables and ip6tables rules in place\n');
+} else {
+  process.stdout.write('weft-init: iptables rules in place (no IPv6 on this pod beyond loopback)\n');
+}

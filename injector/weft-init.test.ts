@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { findWeftError } from '../proto/errors.ts';
 import { PORTS } from '../proto/mesh.ts';
 import { parsePortList } from './annotations.ts';
-import { formatStep, iptablesPlan, runPlan, type InitOptions, type IptablesStep } from './weft-init.ts';
+import { formatStep, ip6tablesFor, iptablesPlan, ipv6Needed, runPlan, type InitOptions, type IptablesStep } from './weft-init.ts';
 
 const DIR = join(dirname(fileURLToPath(import.meta.url)), 'testdata');
 const UPDATE = process.env.WEFT_UPDATE_GOLDEN === '1';
@@ -131,5 +131,21 @@ describe('runPlan', () => {
       'iptables-nft -w -t nat -S WEFT_INBOUND >/dev/null 2>&1 || iptables-nft -w -t nat -N WEFT_INBOUND',
       'iptables-nft -w -t nat -S WEFT_OUTBOUND >/dev/null 2>&1 || iptables-nft -w -t nat -N WEFT_OUTBOUND',
     ]);
+  });
+});
+
+describe('ipv6Needed / ip6tablesFor', () => {
+  it('needs IPv6 rules when an interface other than lo has an IPv6 address', () => {
+    const lo = '00000000000000000000000000000001 01 80 10 80       lo\n';
+    const eth = 'fe8000000000000000fc00fffe000001 04 40 20 80     eth0\n';
+    expect(ipv6Needed(undefined)).toBe(false);
+    expect(ipv6Needed('')).toBe(false);
+    expect(ipv6Needed(lo)).toBe(false);
+    expect(ipv6Needed(lo + eth)).toBe(true);
+  });
+  it('pairs ip6tables with the iptables flavour', () => {
+    expect(ip6tablesFor('iptables')).toBe('ip6tables');
+    expect(ip6tablesFor('/usr/sbin/iptables-nft')).toBe('/usr/sbin/ip6tables-nft');
+    expect(ip6tablesFor('/opt/xt')).toBe('/opt/ip6tables');
   });
 });

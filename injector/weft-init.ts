@@ -105,3 +105,24 @@ export function runPlan(
     }
   }
 }
+
+/**
+ * Whether the pod has IPv6 beyond loopback, from /proc/net/if_inet6 (one line
+ * per address; the interface name is the last column). Such a pod must get the
+ * same rules through ip6tables, or IPv6 would bypass the proxy. Pure.
+ */
+export function ipv6Needed(ifInet6: string | undefined): boolean {
+  if (ifInet6 === undefined) return false;
+  return ifInet6.split('\n').some((line) => {
+    const cols = line.trim().split(/\s+/);
+    return cols.length >= 6 && cols[cols.length - 1] !== 'lo';
+  });
+}
+
+/** The ip6tables binary that goes with an iptables one (iptables-nft -> ip6tables-nft). */
+export function ip6tablesFor(iptables: string): string {
+  const slash = iptables.lastIndexOf('/');
+  const dir = iptables.slice(0, slash + 1);
+  const base = iptables.slice(slash + 1);
+  return base.startsWith('iptables') ? `${dir}ip6tables${base.slice('iptables'.length)}` : `${dir}ip6tables`;
+}

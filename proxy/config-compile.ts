@@ -76,8 +76,8 @@ export interface RuntimeConfig {
   readonly agentKeys: ReadonlySet<string>;
   /** Every balancer key in use. */
   readonly endpointKeys: ReadonlySet<string>;
-  /** Every endpoint by "address:port" (its pod address and target port), with its service: calls by pod IP. */
-  readonly endpointsByKey: ReadonlyMap<string, { service: CompiledService; endpoint: CompiledEndpoint }>;
+  /** Every endpoint by "address:port" (its pod address and target port), with each service it backs: calls by pod IP. */
+  readonly endpointsByKey: ReadonlyMap<string, ReadonlyArray<{ service: CompiledService; endpoint: CompiledEndpoint }>>;
 }
 
 function endpointSet(list: Endpoint[]): EndpointSet {
@@ -234,11 +234,13 @@ export function compileConfig(config: ProxyConfig, clusterDomain = 'cluster.loca
   };
 }
 
-function indexEndpoints(services: ReadonlyMap<string, CompiledService>): Map<string, { service: CompiledService; endpoint: CompiledEndpoint }> {
-  const out = new Map<string, { service: CompiledService; endpoint: CompiledEndpoint }>();
+function indexEndpoints(services: ReadonlyMap<string, CompiledService>): Map<string, Array<{ service: CompiledService; endpoint: CompiledEndpoint }>> {
+  const out = new Map<string, Array<{ service: CompiledService; endpoint: CompiledEndpoint }>>();
   for (const service of services.values()) {
     for (const endpoint of service.allEndpoints) {
-      if (!out.has(endpoint.key)) out.set(endpoint.key, { service, endpoint });
+      const list = out.get(endpoint.key);
+      if (list === undefined) out.set(endpoint.key, [{ service, endpoint }]);
+      else list.push({ service, endpoint });
     }
   }
   return out;

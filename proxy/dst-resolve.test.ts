@@ -40,10 +40,28 @@ describe('resolveDst', () => {
     if (t.kind === 'endpoint') {
       expect(t.endpoint.endpoint.identity).toBe('spiffe://cluster.local/ns/demo/sa/db');
       expect(t.service.id).toBe('db.demo');
+      // The service's port for that target port: labels and routes see the Service's view.
+      expect(t.port).toBe(6379);
     }
     // An IPv4-mapped IPv6 form of the same address is the same endpoint.
     expect(resolveDst(rt(), '::ffff:198.19.1.2', 6380, 'demo').kind).toBe('endpoint');
   });
+  it('an endpoint behind several services belongs to the one the Host header names, else the first', () => {
+    const cfg = compileConfig(
+      validateProxyConfig({
+        version: 'v',
+        services: [
+          { name: 'web', namespace: 'demo', clusterIp: '', ports: [{ name: 'h', port: 80, targetPort: 8080 }], endpoints: [ep('198.19.1.9', 8080)] },
+          { name: 'web-v1', namespace: 'demo', clusterIp: '', ports: [{ name: 'h', port: 80, targetPort: 8080 }], endpoints: [ep('198.19.1.9', 8080)] },
+        ],
+      }),
+    );
+    const named = resolveDst(cfg, '198.19.1.9', 8080, 'demo', 'web-v1.demo');
+    expect(named.kind === 'endpoint' && named.service.id).toBe('web-v1.demo');
+    const first = resolveDst(cfg, '198.19.1.9', 8080, 'demo', 'partner.example');
+    expect(first.kind === 'endpoint' && first.service.id).toBe('web.demo');
+  });
+
   it('anything else is egress to exactly the address dialled, or refused when egress is', () => {
     expect(resolveDst(rt(), '198.19.1.2', 9999, 'demo')).toEqual({ kind: 'egress', host: '198.19.1.2', port: 9999 });
     expect(codeOf(() => resolveDst(rt(false), '198.19.9.9', 80, 'demo'))).toBe('WEFT_ERR_EGRESS_REFUSED');

@@ -24,6 +24,7 @@ import type { ProxyMetrics } from './metrics.ts';
 import type { TlsMaterial } from './tls-material.ts';
 import { originalDestination } from './listen/original-dst.ts';
 import { peekProtocol } from './listen/peek.ts';
+import { LISTENER_OPTIONS } from './listen/outbound-listener.ts';
 import { decodeTransportHeader, OPAQUE_ALPN, TRANSPORT_HEADER_BYTES } from './tcp/transport-header.ts';
 // Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
 const tls = process.getBuiltinModule('node:tls');
@@ -66,6 +67,8 @@ export interface InboundListenerOptions {
 
 export interface InboundListener {
   readonly server: net.Server;
+  /** Takes one accepted connection (for more servers created with LISTENER_OPTIONS, e.g. on IPv6). */
+  readonly handle: (socket: net.Socket) => void;
   /** Installs our certificate and the trust bundle; later handshakes use them. */
   setTls(material: TlsMaterial): void;
   /** Whether TLS material is installed (until then TLS connections are refused). */
@@ -122,13 +125,14 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
     refuse(secure, new WeftError('WEFT_ERR_TLS_HANDSHAKE', `TLS handshake failed: ${(err as { code?: string }).code ?? err.message}`, { cause: err }));
   });
 
-  const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
+  const handle = (socket: net.Socket): void => {
     socket.on('error', () => socket.destroy());
     const timer = setTimeout(() => socket.destroy(), handshakeTimeoutMs);
     socket.once('close', () => clearTimeout(timer));
     socket.once('readable', () => {
       clearTimeout(timer);
-      const first = socket.read(1) as Buffer | null;
+      // Everything available, put back whole (one chunk: an opaque stream is not split at byte 1).
+      const first = socket.read() as Buffer | null;
       if (first === null) {
         socket.destroy();
         return;
@@ -168,7 +172,8 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
     });
     socket.resume();
     socket.pause();
-  });
+  };
+  const server = net.createServer(LISTENER_OPTIONS, handle);
   // The HTTP server never listens itself (it only gets sockets from here), and
   // Node starts its connection tracking on the server's own 'listening': the
   // list behind headersTimeout / requestTimeout (slowloris gets 408) and
@@ -178,6 +183,7 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
 
   return {
     server,
+    handle,
     get hasTls() {
       return material !== undefined;
     },

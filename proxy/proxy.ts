@@ -15,7 +15,7 @@ import { ProxyMetrics } from './metrics.ts';
 import { UpstreamPool } from './upstream-pool.ts';
 import { trustDomainOf, type TlsMaterial } from './tls-material.ts';
 import { createHttpServer, DEFAULT_LIMITS, responsesDone, type HttpLimits } from './http-limits.ts';
-import { createOutboundListener } from './listen/outbound-listener.ts';
+import { createOutboundListener, LISTENER_OPTIONS } from './listen/outbound-listener.ts';
 import { forwardOutboundTcp, type OutboundTcpDeps } from './tcp/outbound-tcp.ts';
 import { joinSockets } from './tcp/tcp-forward.ts';
 import { createInboundListener, clientIdOf, dialledPortOf } from './inbound-listener.ts';
@@ -286,6 +286,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
   });
 
   const clients: Array<{ close(): void }> = [];
+  const extraServers: net.Server[] = [];
   let closing: Promise<void> | undefined;
   const proxy: Proxy = {
     ports: { outbound: 0, inbound: 0, admin: 0 },
@@ -326,7 +327,8 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
         for (const c of clients) c.close();
         // Stop accepting: listeners close, idle keep-alive connections go.
         inboundListener.server.close();
-        outboundListener.close();
+        outboundListener.server.close();
+        for (const extra of extraServers) extra.close();
         outboundHttp.close();
         inboundHttp.close();
         outboundHttp.closeIdleConnections();
@@ -374,8 +376,28 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
   if (cfg.identity !== undefined) proxy.setIdentity(cfg.identity);
 
   const ports = proxy.ports as { outbound: number; inbound: number; admin: number };
-  ports.outbound = await listen(outboundListener, cfg.outbound, '127.0.0.1', PORTS.proxyOutbound);
+  ports.outbound = await listen(outboundListener.server, cfg.outbound, '127.0.0.1', PORTS.proxyOutbound);
   ports.inbound = await listen(inboundListener.server, cfg.inbound, '0.0.0.0', PORTS.proxyInbound);
+  if (transparent) {
+    // ip6tables REDIRECTs the app's IPv6 connections to [::1]:4140 and
+    // incoming ones to the pod's IPv6 address: listen there too, where the
+    // pod has IPv6 (weft-init refuses to leave an IPv6 pod unredirected).
+    for (const [l, host, port] of [
+      [outboundListener, '::1', ports.outbound],
+      [inboundListener, '::', ports.inbound],
+    ] as const) {
+      const extra = net.createServer(LISTENER_OPTIONS, l.handle);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          extra.once('error', reject);
+          extra.listen({ host, port, ipv6Only: true }, () => resolve());
+        });
+        extraServers.push(extra);
+      } catch (err) {
+        log.info('no IPv6 listener', { host, port, reason: (err as Error).message });
+      }
+    }
+  }
   ports.admin = await admin.listen(cfg.admin?.port ?? PORTS.proxyAdmin, cfg.admin?.host ?? '0.0.0.0');
   log.info('proxy listening', ports);
 

@@ -49,8 +49,8 @@ export function resolveTarget(ex: Exchange, authority: string | undefined, calle
  * A transparently redirected request: the address the app dialled decides
  * (dst-resolve.ts), the Host header only feeds route matching.
  */
-export function resolveRedirected(ex: Exchange, dst: SocketAddress, callerNamespace: string): void {
-  const target = resolveDst(ex.config, dst.address, dst.port, callerNamespace);
+export function resolveRedirected(ex: Exchange, dst: SocketAddress, callerNamespace: string, host: string | undefined): void {
+  const target = resolveDst(ex.config, dst.address, dst.port, callerNamespace, host);
   if (target.kind === 'egress') {
     ex.egress = { host: target.host, port: target.port };
     ex.port = target.port;
@@ -62,7 +62,7 @@ export function resolveRedirected(ex: Exchange, dst: SocketAddress, callerNamesp
     ex.port = target.port;
   } else {
     ex.pinned = target.endpoint;
-    ex.port = target.endpoint.endpoint.port;
+    ex.port = target.port;
   }
   ex.authority = target.service.authorityFor(ex.port);
 }
@@ -73,7 +73,7 @@ export function targetStage(callerNamespace: string): Layer {
     const { authority, path } = splitTarget(ex.req.url ?? '/');
     ex.path = path;
     const dst = redirectedDst(ex.req.socket);
-    if (dst !== undefined) resolveRedirected(ex, dst, callerNamespace);
+    if (dst !== undefined) resolveRedirected(ex, dst, callerNamespace, ex.req.headers.host);
     else resolveTarget(ex, authority ?? ex.req.headers.host, callerNamespace);
     return next(ex);
   };

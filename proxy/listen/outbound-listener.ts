@@ -28,8 +28,18 @@ export interface OutboundListenerOptions {
   onTcp: (socket: net.Socket, dst: SocketAddress, protocol: Protocol) => void;
 }
 
-export function createOutboundListener(o: OutboundListenerOptions): net.Server {
-  const server = net.createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
+/** Options of every listener socket: paused (to peek), half-open allowed (opaque TCP carries FIN across). */
+export const LISTENER_OPTIONS: net.ServerOpts = { noDelay: true, pauseOnConnect: true, allowHalfOpen: true };
+
+export interface Listener {
+  /** The primary listening server. */
+  readonly server: net.Server;
+  /** Takes one accepted connection (for more servers created with LISTENER_OPTIONS, e.g. on IPv6). */
+  readonly handle: (socket: net.Socket) => void;
+}
+
+export function createOutboundListener(o: OutboundListenerOptions): Listener {
+  const handle = (socket: net.Socket): void => {
     const dst = o.transparent ? originalDestination(socket) : undefined;
     if (dst === undefined) {
       // Explicit proxy: Node's HTTP server closes a half-open client itself.
@@ -53,8 +63,9 @@ export function createOutboundListener(o: OutboundListenerOptions): net.Server {
       o.metrics.trackConnection(socket, { direction: 'outbound', peer: 'src', tls: 'false' });
       o.onTcp(socket, dst, protocol);
     });
-  });
+  };
+  const server = net.createServer(LISTENER_OPTIONS, handle);
   // As for inbound: the HTTP server never listens itself (see inbound-listener.ts).
   server.on('listening', () => o.http.emit('listening'));
-  return server;
+  return { server, handle };
 }

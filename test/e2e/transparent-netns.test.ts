@@ -71,7 +71,7 @@ for (const spec of specs) {
     if (req.url === '/fail') { res.statusCode = 500; res.end('failing'); return; }
     req.on('end', () => res.end(JSON.stringify({ app: name, port: Number(port), host: req.headers.host, clientId: req.headers['weft-client-id'] ?? '' })));
   };
-  if (kind === 'pingpong') net.createServer((s) => { s.on('data', (d) => { if (String(d).includes('PING')) s.write('+PONG\\r\\n'); }); s.on('end', () => s.end()); s.on('error', () => {}); }).listen(Number(port), '0.0.0.0', ready);
+  if (kind === 'pingpong') net.createServer((s) => { let buf = ''; s.on('data', (d) => { buf += d; while (buf.includes('PING\\r\\n')) { buf = buf.slice(buf.indexOf('PING\\r\\n') + 6); s.write('+PONG\\r\\n'); } }); s.on('end', () => s.end()); s.on('error', () => {}); }).listen(Number(port), '0.0.0.0', ready);
   else if (kind === 'banner') net.createServer((s) => { s.write('220 ' + name + ' ready\\r\\n'); s.on('data', (d) => s.write('250 ' + String(d).trim() + '\\r\\n')); s.on('end', () => s.end()); s.on('error', () => {}); }).listen(Number(port), '0.0.0.0', ready);
   else if (kind === 'http') http.createServer(handler).listen(Number(port), '0.0.0.0', ready);
   else if (kind === 'grpc-health') {

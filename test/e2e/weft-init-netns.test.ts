@@ -127,7 +127,9 @@ describe.skipIf(missing.length > 0 && !inCi)('weft-init in a network namespace (
   it('installs the rules, and a second run leaves exactly the same rules (idempotent)', () => {
     const out = inNs(pod, NODE, INIT, ...initArgs);
     expect(out).toContain('iptables -w -t nat -A WEFT_OUTBOUND -m owner --uid-owner 2102 -j RETURN');
-    expect(out).toContain('weft-init: iptables rules in place');
+    // The veth has an IPv6 link-local address: the same rules go in through ip6tables.
+    expect(out).toContain('weft-init: iptables and ip6tables rules in place');
+    expect(inNs(pod, 'ip6tables', '-w', '-t', 'nat', '-S')).toContain('-A WEFT_OUTBOUND -p tcp -j REDIRECT --to-ports 4140');
     const first = inNs(pod, 'iptables', '-w', '-t', 'nat', '-S');
     inNs(pod, NODE, INIT, ...initArgs);
     expect(inNs(pod, 'iptables', '-w', '-t', 'nat', '-S')).toBe(first);
@@ -169,6 +171,11 @@ describe.skipIf(missing.length > 0 && !inCi)('weft-init in a network namespace (
     const bad = spawnSync('ip', ['netns', 'exec', pod, NODE, INIT, '--iptables', '/nonexistent/iptables'], { encoding: 'utf8' });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('WEFT_ERR_INIT_IPTABLES');
+    // A pod with IPv6 and no working ip6tables: a loud failure, never an IPv6 bypass.
+    const no6 = spawnSync('ip', ['netns', 'exec', pod, NODE, INIT, '--ip6tables', '/nonexistent/ip6tables'], { encoding: 'utf8' });
+    expect(no6.status).toBe(1);
+    expect(no6.stderr).toContain('WEFT_ERR_INIT_IPTABLES');
+    expect(no6.stderr).toContain('IPv6 traffic would bypass the proxy');
     const usage = spawnSync(NODE, [INIT, '--skip-inbound-ports', 'http'], { encoding: 'utf8' });
     expect(usage.status).toBe(2);
     expect(usage.stderr).toContain('"http" is not a port number');
