@@ -71,9 +71,9 @@ for (const spec of specs) {
     if (req.url === '/fail') { res.statusCode = 500; res.end('failing'); return; }
     req.on('end', () => res.end(JSON.stringify({ app: name, port: Number(port), host: req.headers.host, clientId: req.headers['weft-client-id'] ?? '' })));
   };
-  if (kind === 'pingpong') net.createServer((s) => { let buf = ''; s.on('data', (d) => { buf += d; while (buf.includes('PING\\r\\n')) { buf = buf.slice(buf.indexOf('PING\\r\\n') + 6); s.write('+PONG\\r\\n'); } }); s.on('end', () => s.end()); s.on('error', () => {}); }).listen(Number(port), '0.0.0.0', ready);
-  else if (kind === 'banner') net.createServer((s) => { s.write('220 ' + name + ' ready\\r\\n'); s.on('data', (d) => s.write('250 ' + String(d).trim() + '\\r\\n')); s.on('end', () => s.end()); s.on('error', () => {}); }).listen(Number(port), '0.0.0.0', ready);
-  else if (kind === 'http') http.createServer(handler).listen(Number(port), '0.0.0.0', ready);
+  if (kind === 'pingpong') net.createServer((s) => { let buf = ''; s.on('data', (d) => { buf += d; while (buf.includes('PING\\r\\n')) { buf = buf.slice(buf.indexOf('PING\\r\\n') + 6); s.write('+PONG\\r\\n'); } }); s.on('end', () => s.end()); s.on('error', () => {}); }).listen(Number(port), '::', ready);
+  else if (kind === 'banner') net.createServer((s) => { s.write('220 ' + name + ' ready\\r\\n'); s.on('data', (d) => s.write('250 ' + String(d).trim() + '\\r\\n')); s.on('end', () => s.end()); s.on('error', () => {}); }).listen(Number(port), '::', ready);
+  else if (kind === 'http') http.createServer(handler).listen(Number(port), '::', ready);
   else if (kind === 'grpc-health') {
     const require = createRequire(${JSON.stringify(join(ROOT, 'package.json'))});
     const grpc = require('@grpc/grpc-js');
@@ -88,7 +88,7 @@ for (const spec of specs) {
     server.addService(svc, { Check: (call, cb) => cb(null, { status: call.request.service === 'down' ? 2 : 1 }) });
     server.bindAsync('0.0.0.0:' + port, grpc.ServerCredentials.createInsecure(), (err) => { if (err) throw err; ready(); });
   }
-  else if (kind === 'https') https.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, handler).listen(Number(port), '0.0.0.0', ready);
+  else if (kind === 'https') https.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, handler).listen(Number(port), '::', ready);
 }
 `;
 
@@ -306,6 +306,20 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
       expect(JSON.parse(r.slice(4))).toMatchObject({ app: 'server', port, clientId: '' });
     }
     expect(run(host, 'ping', sh_.a.v4, '6379')).toBe('+PONG');
+  });
+
+  it('IPv6 goes through the proxies too: out of the client pod to the host, and into the server pod from the host', async () => {
+    const out0 = metricValue(await metrics(client, '127.0.0.1'), 'tcp_open_total', { direction: 'outbound', peer: 'dst', tls: 'false' });
+    expect(run(client, 'ping', ch.b.v6, '7000')).toBe('+PONG');
+    const out1 = metricValue(await metrics(client, '127.0.0.1'), 'tcp_open_total', { direction: 'outbound', peer: 'dst', tls: 'false' });
+    expect(out1 - out0).toBe(1);
+
+    const in0 = metricValue(await metrics(server, '127.0.0.1'), 'request_total', { direction: 'inbound', tls: 'false' });
+    const r = run(host, 'http', sh_.a.v6, '9090');
+    expect(r).toMatch(/^200 /);
+    expect(JSON.parse(r.slice(4))).toMatchObject({ app: 'server', port: 9090 });
+    const in1 = metricValue(await metrics(server, '127.0.0.1'), 'request_total', { direction: 'inbound', tls: 'false' });
+    expect(in1 - in0).toBe(1);
   });
 
   it('the injector points every probe at the admin port (the kubelet sends them there)', () => {
