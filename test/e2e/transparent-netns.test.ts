@@ -88,6 +88,21 @@ for (const spec of specs) {
     server.addService(svc, { Check: (call, cb) => cb(null, { status: call.request.service === 'down' ? 2 : 1 }) });
     server.bindAsync('0.0.0.0:' + port, grpc.ServerCredentials.createInsecure(), (err) => { if (err) throw err; ready(); });
   }
+  else if (kind === 'grpc-echo') {
+    const require = createRequire(${JSON.stringify(join(ROOT, 'package.json'))});
+    const grpc = require('@grpc/grpc-js');
+    const loader = require('@grpc/proto-loader');
+    const def = loader.fromJSON({ nested: { echo: { nested: {
+      Msg: { fields: { text: { type: 'string', id: 1 } } },
+      Echo: { methods: { Say: { requestType: 'Msg', responseType: 'Msg' }, Chat: { requestType: 'Msg', responseType: 'Msg', requestStream: true, responseStream: true } } },
+    } } } });
+    const server = new grpc.Server();
+    server.addService(grpc.loadPackageDefinition(def).echo.Echo.service, {
+      Say: (call, cb) => cb(null, { text: name + ':' + call.request.text }),
+      Chat: (call) => { call.on('data', (m) => call.write({ text: name + ':' + m.text })); call.on('end', () => call.end()); },
+    });
+    server.bindAsync('[::]:' + port, grpc.ServerCredentials.createInsecure(), (err) => { if (err) throw err; ready(); });
+  }
   else if (kind === 'https') https.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, handler).listen(Number(port), '::', ready);
 }
 `;
@@ -95,6 +110,7 @@ for (const spec of specs) {
 // One client action, its result on stdout.
 const CLIENT = `
 import net from 'node:net';
+import { createRequire } from 'node:module';
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
@@ -110,6 +126,25 @@ if (mode === 'ping') {
   let got = '';
   s.on('data', (d) => { got += d; if (!got.includes('250')) s.write('HELO weft\\r\\n'); else out(got.trim().replace(/\\r\\n/g, '|')); });
   s.on('error', (e) => out('error:' + e.code));
+} else if (mode === 'grpc') {
+  const require = createRequire(${JSON.stringify(join(ROOT, 'package.json'))});
+  const grpc = require('@grpc/grpc-js');
+  const loader = require('@grpc/proto-loader');
+  const def = loader.fromJSON({ nested: { echo: { nested: {
+    Msg: { fields: { text: { type: 'string', id: 1 } } },
+    Echo: { methods: { Say: { requestType: 'Msg', responseType: 'Msg' }, Chat: { requestType: 'Msg', responseType: 'Msg', requestStream: true, responseStream: true } } },
+  } } } });
+  const Echo = grpc.loadPackageDefinition(def).echo.Echo;
+  const c = new Echo((host.includes(':') ? '[' + host + ']' : host) + ':' + port, grpc.credentials.createInsecure());
+  c.Say({ text: 'one' }, (err, res) => {
+    if (err) out('error:' + err.code + ' ' + err.details);
+    const got = [res.text];
+    const chat = c.Chat();
+    chat.on('data', (m) => { got.push(m.text); if (got.length === 4) chat.end(); });
+    chat.on('end', () => out(got.join(',')));
+    chat.on('error', (e) => out('error:' + e.code + ' ' + e.details));
+    for (const t of ['a', 'b', 'c']) chat.write({ text: t });
+  });
 } else if (mode === 'status') {
   http.get({ host, port: Number(port), path: extra, agent: false, headers: { 'user-agent': 'kube-probe/1.20' } }, (res) => { res.resume(); out(res.statusCode); })
     .on('error', (e) => out('error:' + e.code));
@@ -223,7 +258,7 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
     await startApps(host, 'host', ['pingpong:7000', 'pingpong:6379', 'banner:2525', 'http:8080', `https:8443:${certFile}:${keyFile}`]);
 
     // The meshed server pod: PING/PONG, banner and two HTTP ports, permissive.
-    await startApps(server, 'server', ['pingpong:6379', 'banner:2526', 'http:8080', 'http:9090', 'grpc-health:50051']);
+    await startApps(server, 'server', ['pingpong:6379', 'banner:2526', 'http:8080', 'http:9090', 'grpc-health:50051', 'grpc-echo:50052']);
     await injectAndStartProxy(server, SERVER_ID, serverConfig('permissive'), {
       [APP_PROBES_ENV]: JSON.stringify(rewriteProbes(PROBED_CONTAINERS, PORTS.proxyAdmin).probes),
     });
@@ -240,8 +275,9 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
           ports: [
             { name: 'redis', port: 6379, targetPort: 6379 },
             { name: 'smtp', port: 2526, targetPort: 2526 },
+            { name: 'grpc', port: 50052, targetPort: 50052 },
           ],
-          endpoints: [endpoint(6379), endpoint(2526)],
+          endpoints: [endpoint(6379), endpoint(2526), endpoint(50052)],
         },
         {
           name: 'web',
@@ -306,6 +342,14 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
       expect(JSON.parse(r.slice(4))).toMatchObject({ app: 'server', port, clientId: '' });
     }
     expect(run(host, 'ping', sh_.a.v4, '6379')).toBe('+PONG');
+  });
+
+  it('gRPC (h2c from the app): a unary call and a bidirectional stream reach the meshed server over mTLS, by ClusterIP and by pod IP', async () => {
+    const before = metricValue(await metrics(server, '127.0.0.1'), 'tcp_open_total', { direction: 'inbound', peer: 'src', tls: 'true' });
+    expect(run(client, 'grpc', CLUSTER_IP, '50052')).toBe('server:one,server:a,server:b,server:c');
+    expect(run(client, 'grpc', cs.b.v4, '50052')).toBe('server:one,server:a,server:b,server:c');
+    const after = metricValue(await metrics(server, '127.0.0.1'), 'tcp_open_total', { direction: 'inbound', peer: 'src', tls: 'true' });
+    expect(after - before).toBe(2);
   });
 
   it('IPv6 goes through the proxies too: out of the client pod to the host, and into the server pod from the host', async () => {
