@@ -20,7 +20,7 @@ import type { KubeObject } from '../deploy/objects.ts';
 import { injectorDnsNames } from '../deploy/pki.ts';
 import { prometheusConfig, prometheusYaml } from '../deploy/prometheus.ts';
 import { podTargetGroups } from '../deploy/prometheus-pod-sd.ts';
-import { installMain, installYaml, parseInstallArgs, weftVersion, type InstallArgs } from './install.ts';
+import { installMain, installObjects, installYaml, parseInstallArgs, UsageError, weftVersion, type InstallArgs } from './install.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const NOW = Date.now();
@@ -81,6 +81,7 @@ describe('weft install rendering', () => {
     imagePullPolicy: 'IfNotPresent' as const,
     logLevel: 'info',
     webhookFailurePolicy: 'Ignore' as const,
+    inboundMode: 'PERMISSIVE' as const,
   };
 
   beforeAll(() => {
@@ -334,7 +335,18 @@ describe('weft install flags', () => {
       imagePullPolicy: 'IfNotPresent',
       logLevel: 'info',
       webhookFailurePolicy: 'Ignore',
+      inboundMode: 'PERMISSIVE',
     });
+  });
+
+  it('--inbound-mode strict sets the cluster default on the control plane; a bad value is a usage error', () => {
+    expect(parseInstallArgs(['--inbound-mode', 'strict']).options.inboundMode).toBe('STRICT');
+    const objs = installObjects(parseInstallArgs(['--inbound-mode', 'STRICT']), NOW);
+    const cp = objs.find((o) => o.kind === 'Deployment' && (o.metadata as { name: string }).name === 'weft-control-plane') as unknown as {
+      spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value: string }> }> } } };
+    };
+    expect(cp.spec.template.spec.containers[0]?.env).toContainEqual({ name: 'WEFT_INBOUND_MODE', value: 'STRICT' });
+    expect(() => parseInstallArgs(['--inbound-mode', 'sometimes'])).toThrow(UsageError);
   });
 
   it('--identity-trust-anchor-pem with the issuer pair installs them as given (no anchor key in the cluster)', () => {

@@ -5,13 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { findWeftError } from '../proto/errors.ts';
+import type { InboundMode } from '../proto/mesh.ts';
 import { DEFAULT_INSTALL_OPTIONS, installMaterial, renderInstall, type InstallOptions } from '../deploy/install.ts';
 import { toYaml, type KubeObject } from '../deploy/objects.ts';
 import type { ProvidedIdentity } from '../deploy/pki.ts';
 
 export const INSTALL_USAGE =
   'weft install [--image IMAGE] [--trust-domain cluster.local] [--image-pull-policy IfNotPresent] [--log-level info]\n' +
-  '             [--webhook-failure-policy Ignore|Fail]\n' +
+  '             [--webhook-failure-policy Ignore|Fail] [--inbound-mode permissive|strict]\n' +
   '             [--identity-trust-anchor-pem FILE [--identity-trust-anchor-key-pem FILE]\n' +
   '              [--identity-issuer-pem FILE --identity-issuer-key-pem FILE]]';
 
@@ -57,6 +58,7 @@ export function parseInstallArgs(argv: readonly string[]): InstallArgs {
         'image-pull-policy': { type: 'string', default: DEFAULT_INSTALL_OPTIONS.imagePullPolicy },
         'log-level': { type: 'string', default: DEFAULT_INSTALL_OPTIONS.logLevel },
         'webhook-failure-policy': { type: 'string', default: DEFAULT_INSTALL_OPTIONS.webhookFailurePolicy },
+        'inbound-mode': { type: 'string', default: DEFAULT_INSTALL_OPTIONS.inboundMode.toLowerCase() },
         'identity-trust-anchor-pem': { type: 'string' },
         'identity-trust-anchor-key-pem': { type: 'string' },
         'identity-issuer-pem': { type: 'string' },
@@ -77,6 +79,7 @@ export function parseInstallArgs(argv: readonly string[]): InstallArgs {
       imagePullPolicy: oneOf('image-pull-policy', values['image-pull-policy'], ['Always', 'IfNotPresent', 'Never'] as const),
       logLevel: oneOf('log-level', values['log-level'], ['debug', 'info', 'warn', 'error', 'off'] as const),
       webhookFailurePolicy: oneOf('webhook-failure-policy', values['webhook-failure-policy'], ['Ignore', 'Fail'] as const),
+      inboundMode: oneOf('inbound-mode', values['inbound-mode'].toLowerCase(), ['strict', 'permissive'] as const).toUpperCase() as InboundMode,
     },
     identity: {
       trustAnchorPem: readPem('identity-trust-anchor-pem', values['identity-trust-anchor-pem']),

@@ -11,7 +11,7 @@ import { parseManifests } from '../control-plane/manifest-parse.ts';
 import { selectorMatches, type ClusterService, type Pod, type Workload } from '../control-plane/cluster-state.ts';
 import { newBootstrapToken, writeTokenFile } from '../control-plane/bootstrap-token-file.ts';
 import { CA_FILES } from '../control-plane/ca-store.ts';
-import { PORTS } from '../proto/mesh.ts';
+import { DEFAULT_INBOUND_MODE, PORTS } from '../proto/mesh.ts';
 import { nodeArgs, RUNNING_EXTENSION, RUNNING_INSTALL_DIR } from '../proto/entry-points.ts';
 import { controlPlaneAddress, localPods, type LocalPod } from './local-pods.ts';
 import { ProcessSupervisor, type Supervised } from './process-supervisor.ts';
@@ -137,7 +137,7 @@ export async function up(o: UpOptions): Promise<LocalMesh> {
       '--ca-dir', caDir,
       '--grpc-addr', `${cpIp}:${PORTS.controlPlaneGrpc}`,
       '--admin-addr', `${cpIp}:${PORTS.controlPlaneAdmin}`,
-      '--inbound-mode', o.inboundMode ?? 'STRICT',
+      '--inbound-mode', o.inboundMode ?? DEFAULT_INBOUND_MODE,
       '--log-level', logLevel,
       ...(o.leafLifetimeMs !== undefined ? ['--leaf-lifetime-ms', String(o.leafLifetimeMs)] : []),
     ],

@@ -567,12 +567,30 @@ describe('translate: purity and order', () => {
 });
 
 describe('inboundPolicy', () => {
-  it("is the proxy's own identity, STRICT by default, any mesh identity, its pod's app ports", () => {
+  it("is the proxy's own identity, PERMISSIVE by default (the cluster default when set), any mesh identity, its pod's app ports", () => {
     const p = inboundPolicy(canaryState(), { namespace: NS, podName: 'web-v1-a', serviceAccount: 'web' }, OPTS);
-    expect(p).toEqual({ mode: 'STRICT', allowedIdentities: [], appPorts: [8080], identity: id('web') });
-    expect(inboundPolicy(canaryState(), { namespace: NS, podName: 'web-v1-a', serviceAccount: 'web' }, { ...OPTS, inboundMode: 'PERMISSIVE' }).mode).toBe(
-      'PERMISSIVE',
+    expect(p).toEqual({ mode: 'PERMISSIVE', allowedIdentities: [], appPorts: [8080], identity: id('web') });
+    expect(inboundPolicy(canaryState(), { namespace: NS, podName: 'web-v1-a', serviceAccount: 'web' }, { ...OPTS, inboundMode: 'STRICT' }).mode).toBe(
+      'STRICT',
     );
+  });
+
+  it('takes the inbound mode from the pod, else its namespace, else the cluster default; ignores invalid values', () => {
+    const key = 'config.weft.dev/inbound-mode';
+    const s = (nsMode: string | undefined, podMode: string | undefined): ClusterState =>
+      state({
+        namespaces: [{ name: NS, labels: {}, annotations: nsMode === undefined ? {} : { [key]: nsMode } }],
+        pods: [pod('web-a', '127.0.1.1', { app: 'web' }, { serviceAccount: 'web', annotations: podMode === undefined ? {} : { [key]: podMode } })],
+      });
+    const mode = (st: ClusterState, clusterDefault?: 'STRICT' | 'PERMISSIVE'): string =>
+      inboundPolicy(st, { namespace: NS, podName: 'web-a', serviceAccount: 'web' }, { ...OPTS, ...(clusterDefault ? { inboundMode: clusterDefault } : {}) }).mode;
+    expect(mode(s(undefined, undefined))).toBe('PERMISSIVE');
+    expect(mode(s('strict', undefined))).toBe('STRICT');
+    expect(mode(s('strict', 'permissive'))).toBe('PERMISSIVE');
+    expect(mode(s(undefined, 'Strict'))).toBe('STRICT');
+    expect(mode(s('permissive', undefined), 'STRICT')).toBe('PERMISSIVE');
+    expect(mode(s('sometimes', undefined), 'STRICT')).toBe('STRICT');
+    expect(mode(s(undefined, 'bogus'))).toBe('PERMISSIVE');
   });
 
   it('keeps the declared order of container ports (the first is the default), TCP only, no duplicates', () => {

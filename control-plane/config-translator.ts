@@ -34,6 +34,7 @@ import type {
   ServicePort,
   WeightedBackend,
 } from '../proto/mesh.ts';
+import { DEFAULT_INBOUND_MODE, INBOUND_MODE_ANNOTATION } from '../proto/mesh.ts';
 import {
   byNamespaceName,
   compareStrings,
@@ -647,9 +648,33 @@ export function inboundPolicy(state: ClusterState, proxy: ProxyTarget, opts: Tra
     // left empty, see above
   }
   return {
-    mode: opts.inboundMode ?? 'STRICT',
+    mode: inboundModeOf(state, proxy, opts.inboundMode ?? DEFAULT_INBOUND_MODE),
     allowedIdentities: [],
     appPorts: appPorts(state, proxy),
     identity,
   };
+}
+
+/** A `config.weft.dev/inbound-mode` value, or undefined when absent or not strict|permissive. */
+function modeAnnotation(annotations: Readonly<Record<string, string>> | undefined): InboundMode | undefined {
+  const v = annotations?.[INBOUND_MODE_ANNOTATION]?.trim().toUpperCase();
+  return v === 'STRICT' || v === 'PERMISSIVE' ? v : undefined;
+}
+
+/**
+ * The inbound mode of `proxy`: its pod's annotation (in the local mesh, its
+ * workload's pod template), else its namespace's, else the cluster default.
+ * An invalid value is ignored (the injector refuses it on pods at admission).
+ */
+export function inboundModeOf(state: ClusterState, proxy: ProxyTarget, clusterDefault: InboundMode): InboundMode {
+  const podName = proxy.podName ?? '';
+  const pod = state.pods.find((p) => p.namespace === proxy.namespace && p.name === podName);
+  const fromPod =
+    modeAnnotation(pod?.annotations) ??
+    modeAnnotation(
+      state.workloads.find(
+        (w) => w.namespace === proxy.namespace && podName.startsWith(`${w.name}-`) && (w.serviceAccount || 'default') === (proxy.serviceAccount || 'default'),
+      )?.annotations,
+    );
+  return fromPod ?? modeAnnotation(state.namespaces.find((n) => n.name === proxy.namespace)?.annotations) ?? clusterDefault;
 }

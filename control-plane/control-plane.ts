@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { formatWorkloadId, DEFAULT_TRUST_DOMAIN } from '../identity/spiffe-id.ts';
 import { generateRsaKeyPair } from '../identity/key-pair.ts';
 import { createLogger, type Logger } from '../proto/log.ts';
-import { PORTS, type InboundMode, type ProxyConfig } from '../proto/mesh.ts';
+import { DEFAULT_INBOUND_MODE, PORTS, type InboundMode, type ProxyConfig } from '../proto/mesh.ts';
 import { MAX_MESSAGE_BYTES, meshGrpc } from '../proto/mesh-grpc.ts';
 import type { WeftError } from '../proto/errors.ts';
 import { loadOrCreateCa } from './ca-store.ts';
@@ -37,7 +37,7 @@ export interface ControlPlaneConfig {
   validator: TokenValidator;
   /** Leaf SVID lifetime, ms (default 24 h). */
   leafLifetimeMs?: number;
-  /** Inbound policy mode given to every proxy. Default STRICT. */
+  /** The cluster's default inbound mode (DEFAULT_INBOUND_MODE, PERMISSIVE, when unset); annotations override it per namespace and pod. */
   inboundMode?: InboundMode;
   logger?: Logger;
   /** Told of each TrafficSplit's status after every change (the Kubernetes source writes them back). */
@@ -86,7 +86,7 @@ export async function start(cfg: ControlPlaneConfig): Promise<ControlPlane> {
         trustDomain,
         trustBundlePem,
         version: '',
-        inboundMode: cfg.inboundMode ?? 'STRICT',
+        inboundMode: cfg.inboundMode ?? DEFAULT_INBOUND_MODE,
       }).config;
       cache.set(k, c);
     }

@@ -21,7 +21,7 @@ import { readFileSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, parseLogLevel, type Logger } from '../proto/log.ts';
-import type { InboundMode } from '../proto/mesh.ts';
+import { DEFAULT_INBOUND_MODE, type InboundMode } from '../proto/mesh.ts';
 import { start, type ControlPlaneConfig } from './control-plane.ts';
 import { createFileSource } from './file-source.ts';
 import { createTokenFileValidator } from './bootstrap-token-file.ts';
@@ -44,7 +44,7 @@ const { values } = parseArgs({
     'admin-addr': { type: 'string', default: env.WEFT_ADMIN_ADDR ?? '0.0.0.0:9990' },
     'trust-domain': { type: 'string', default: env.WEFT_TRUST_DOMAIN ?? 'cluster.local' },
     'leaf-lifetime-ms': { type: 'string', default: env.WEFT_LEAF_LIFETIME_MS },
-    'inbound-mode': { type: 'string', default: env.WEFT_INBOUND_MODE ?? 'STRICT' },
+    'inbound-mode': { type: 'string', default: env.WEFT_INBOUND_MODE ?? DEFAULT_INBOUND_MODE },
     'log-level': { type: 'string', default: env.WEFT_LOG_LEVEL ?? 'info' },
   },
 });
@@ -56,11 +56,15 @@ function addr(s: string): { host: string; port: number } {
 
 const log = createLogger(parseLogLevel(values['log-level']), 'control-plane');
 const mode = values['inbound-mode'].toUpperCase();
+if (mode !== 'PERMISSIVE' && mode !== 'STRICT') {
+  process.stderr.write(`weft control plane: --inbound-mode ${JSON.stringify(values['inbound-mode'])}: expected strict or permissive\n`);
+  process.exit(2);
+}
 const common = {
   trustDomain: values['trust-domain'],
   grpc: addr(values['grpc-addr']),
   admin: addr(values['admin-addr']),
-  inboundMode: (mode === 'PERMISSIVE' ? 'PERMISSIVE' : 'STRICT') as InboundMode,
+  inboundMode: mode as InboundMode,
   ...(values['leaf-lifetime-ms'] !== undefined ? { leafLifetimeMs: Number(values['leaf-lifetime-ms']) } : {}),
   logger: log,
 } satisfies Partial<ControlPlaneConfig>;

@@ -25,6 +25,7 @@ import {
 } from './names.ts';
 import type { KubeObject } from './objects.ts';
 import { nodeArgs } from '../proto/entry-points.ts';
+import type { InboundMode } from '../proto/mesh.ts';
 import type { CaMaterial } from '../control-plane/ca-material.ts';
 import type { InjectorTls } from './pki.ts';
 
@@ -39,6 +40,7 @@ export interface ComponentOptions {
   trustDomain: string;
   logLevel: string;
   webhookFailurePolicy: FailurePolicy;
+  inboundMode: InboundMode;
 }
 
 /** The injector's plain-HTTP admin port (/ready, /live, /metrics), for probes and Prometheus. */
@@ -128,6 +130,7 @@ export function controlPlaneDeployment(o: ComponentOptions): KubeObject {
         env('WEFT_TRUST_DOMAIN', o.trustDomain),
         env('WEFT_GRPC_ADDR', `0.0.0.0:${PORT.controlPlaneGrpc}`),
         env('WEFT_ADMIN_ADDR', `0.0.0.0:${PORT.controlPlaneAdmin}`),
+        env('WEFT_INBOUND_MODE', o.inboundMode),
         env('WEFT_LOG_LEVEL', o.logLevel),
       ],
       ports: [

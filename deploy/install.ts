@@ -20,6 +20,7 @@ import {
 } from './components.ts';
 import type { KubeObject } from './objects.ts';
 import { meshNamespace, rbac } from './rbac.ts';
+import { DEFAULT_INBOUND_MODE, type InboundMode } from '../proto/mesh.ts';
 import { createInjectorTls, resolveIdentity, type InjectorTls, type ProvidedIdentity } from './pki.ts';
 
 export interface InstallOptions {
@@ -31,6 +32,8 @@ export interface InstallOptions {
   imagePullPolicy: PullPolicy;
   logLevel: string;
   webhookFailurePolicy: FailurePolicy;
+  /** The cluster's default inbound mode (namespaces and pods override it with config.weft.dev/inbound-mode). */
+  inboundMode: InboundMode;
 }
 
 export interface InstallMaterial {
@@ -43,6 +46,7 @@ export const DEFAULT_INSTALL_OPTIONS: Omit<InstallOptions, 'image' | 'version'> 
   imagePullPolicy: 'IfNotPresent',
   logLevel: 'info',
   webhookFailurePolicy: 'Ignore',
+  inboundMode: DEFAULT_INBOUND_MODE,
 };
 
 /** The identity CA (given or new) and a new injector serving certificate. Throws WEFT_ERR_CA_*. */
@@ -59,6 +63,7 @@ export function renderInstall(opts: InstallOptions, material: InstallMaterial): 
     trustDomain: opts.trustDomain,
     logLevel: opts.logLevel,
     webhookFailurePolicy: opts.webhookFailurePolicy,
+    inboundMode: opts.inboundMode,
   };
   return [
     ...crds(),

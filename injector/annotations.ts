@@ -20,6 +20,8 @@ export const CONFIG_KEYS = {
   memoryRequest: `${CONFIG}proxy-memory-request`,
   memoryLimit: `${CONFIG}proxy-memory-limit`,
   logLevel: `${CONFIG}proxy-log-level`,
+  // Read by the control plane (pod over namespace over cluster default); validated here at admission.
+  inboundMode: `${CONFIG}inbound-mode`,
 } as const;
 
 export type InjectMode = 'enabled' | 'disabled';
@@ -148,4 +150,11 @@ export function parseProxyLogLevel(value: string, key: string): LogLevel {
     `${key}: ${JSON.stringify(value)} is not one of ${LOG_LEVELS.join(', ')}`,
     { key },
   );
+}
+
+/** `strict` / `permissive` (case and surrounding space ignored); anything else is an error. */
+export function parseInboundMode(value: string, key: string): 'strict' | 'permissive' {
+  const v = value.trim().toLowerCase();
+  if (v === 'strict' || v === 'permissive') return v;
+  throw new InjectError('WEFT_ERR_INJECT_ANNOTATION_INVALID', `${key}: ${JSON.stringify(value)} is not strict or permissive`, { key });
 }

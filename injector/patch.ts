@@ -33,6 +33,7 @@ import {
   injectModeOf,
   parsePortList,
   parseProxyLogLevel,
+  parseInboundMode,
   parseQuantity,
   type InjectMode,
   type PortRange,
@@ -226,6 +227,7 @@ function readConfig(
       .join(',');
   });
   tryRead(CONFIG_KEYS.logLevel, (v) => (into.logLevel = parseProxyLogLevel(v, CONFIG_KEYS.logLevel)));
+  tryRead(CONFIG_KEYS.inboundMode, (v) => void parseInboundMode(v, CONFIG_KEYS.inboundMode));
   const quantity = (key: string, field: keyof ProxyResources): void =>
     tryRead(key, (v) => {
       parseQuantity(v, key);

@@ -76,6 +76,18 @@ export interface Endpoint {
 
 export type InboundMode = 'PERMISSIVE' | 'STRICT';
 
+/**
+ * The one default inbound mode (the proto enum's zero value, a static config
+ * file without one, the control plane without --inbound-mode): PERMISSIVE, as
+ * Istio's and Linkerd's, so that meshing a namespace never breaks an unmeshed
+ * caller. `config.weft.dev/inbound-mode` on a pod, else its namespace, else
+ * `weft install --inbound-mode` overrides it.
+ */
+export const DEFAULT_INBOUND_MODE: InboundMode = 'PERMISSIVE';
+
+/** The annotation that sets a namespace's or pod's inbound mode. */
+export const INBOUND_MODE_ANNOTATION = 'config.weft.dev/inbound-mode';
+
 export interface InboundPolicy {
   mode: InboundMode;
   allowedIdentities: string[];

@@ -2,6 +2,7 @@
 // stream message) into a complete ProxyConfig with defaults filled in.
 // Pure. Every problem is a WEFT_ERR_CONFIG_INVALID error naming the field.
 import { WeftError } from '../proto/errors.ts';
+import { DEFAULT_INBOUND_MODE } from '../proto/mesh.ts';
 import type {
   Endpoint,
   HeaderMatch,
@@ -184,7 +185,7 @@ function service(v: unknown, path: string): Service {
 }
 
 function mode(v: unknown, path: string): InboundMode {
-  const s = str(v, path, 'PERMISSIVE').toUpperCase();
+  const s = str(v, path, DEFAULT_INBOUND_MODE).toUpperCase();
   if (s !== 'PERMISSIVE' && s !== 'STRICT') fail(path, 'must be strict or permissive');
   return s;
 }

@@ -3,7 +3,8 @@
 // whose traffic weft-init really redirects (issue 5, acceptance 4 and 5):
 //
 //   weft install | kubectl apply -f -
-//   kubectl annotate namespace demo weft.dev/inject=enabled
+//   kubectl annotate namespace demo weft.dev/inject=enabled config.weft.dev/inbound-mode=strict
+//     (the cluster default is permissive; the namespace asks for strict)
 //   kubectl apply (a client, web-v1 and web-v2 Deployments, Services)
 //   kubectl apply (TrafficSplit web: web-v1 80, web-v2 20)
 //   Prometheus: sum by (deployment) (rate(response_total{namespace="demo", direction="inbound"}[30s]))
@@ -304,9 +305,9 @@ describeCluster('the journey: weft install, annotate, deploy, split 80/20, Prome
     expect((await fetch(`http://127.0.0.1:${injector.listening.admin ?? 0}/ready`)).status).toBe(200);
   });
 
-  it('namespace demo annotated weft.dev/inject=enabled: the client, web-v1 and web-v2 come up, every pod with weft-init and weft-proxy, Ready', async () => {
+  it('namespace demo annotated weft.dev/inject=enabled (and inbound-mode strict): the client, web-v1 and web-v2 come up, every pod with weft-init and weft-proxy, Ready', async () => {
     await cluster.kubectl(['create', 'namespace', 'demo']);
-    await cluster.kubectl(['annotate', 'namespace', 'demo', 'weft.dev/inject=enabled']);
+    await cluster.kubectl(['annotate', 'namespace', 'demo', 'weft.dev/inject=enabled', 'config.weft.dev/inbound-mode=strict']);
     await cluster.kubectl(['apply', '-f', '-'], { input: WORKLOADS });
     for (const sa of ['default', 'web', 'client']) await cluster.waitForServiceAccount('demo', sa);
     // The apiserver learns the webhook's Endpoints through an informer: wait until a (dry-run) pod is injected.
@@ -426,7 +427,7 @@ describeCluster('the journey: weft install, annotate, deploy, split 80/20, Prome
     }
   });
 
-  it("strict mode: a plaintext connection to a pod's inbound port 4143 (or its app port) is refused", async () => {
+  it("strict mode (namespace annotation over the permissive cluster default): a plaintext connection to a pod's inbound port 4143 (or its app port) is refused", async () => {
     for (const d of ['web-v1', 'web-v2', 'client']) {
       const ip = (await podOf(d)).status.podIP ?? '';
       expect(await plaintextGet(ip, 4143), d).toBe('HTTP/1.1 403 Forbidden WEFT_ERR_TLS_REQUIRED');
