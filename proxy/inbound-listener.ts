@@ -20,7 +20,7 @@ import { WeftError, findWeftError } from '../proto/errors.ts';
 import { rateLimited, type Logger } from '../proto/log.ts';
 import { verifyTlsClient } from '../identity/tls-peer.ts';
 import { rawErrorResponse } from './error-response.ts';
-import type { ProxyMetrics } from './metrics.ts';
+import type { ConnProtocol, ProxyMetrics } from './metrics.ts';
 import type { TlsMaterial } from './tls-material.ts';
 import { originalDestination } from './listen/original-dst.ts';
 import { peekProtocol } from './listen/peek.ts';
@@ -111,7 +111,10 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
       return;
     }
     secure.on('error', () => secure.destroy());
-    if (secure.alpnProtocol === OPAQUE_ALPN && o.onOpaque !== undefined) {
+    const opaque = secure.alpnProtocol === OPAQUE_ALPN && o.onOpaque !== undefined;
+    // Counted once verified (refusals are in inbound_tcp_errors_total); bytes are the app's, after decryption.
+    o.metrics.trackConnection(secure, { direction: 'inbound', peer: 'src', tls: 'true', protocol: opaque ? 'opaque' : 'http1' });
+    if (opaque && o.onOpaque !== undefined) {
       const onOpaque = o.onOpaque;
       readTransportHeader(secure, handshakeTimeoutMs, (err, port) => {
         if (err !== undefined || port === undefined) refuse(secure, err);
@@ -139,7 +142,6 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
       }
       socket.unshift(first);
       if (first[0] === TLS_HANDSHAKE) {
-        o.metrics.trackConnection(socket, { direction: 'inbound', peer: 'src', tls: 'true' });
         if (material === undefined) {
           refuse(socket, new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet'));
           return;
@@ -148,7 +150,8 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
         tlsServer.emit('connection', socket);
         return;
       }
-      o.metrics.trackConnection(socket, { direction: 'inbound', peer: 'src', tls: 'false' });
+      const track = (protocol: ConnProtocol): void =>
+        o.metrics.trackConnection(socket, { direction: 'inbound', peer: 'src', tls: 'false', protocol });
       if (o.strict()) {
         o.metrics.inboundTcpErrors.inc({ error: 'WEFT_ERR_TLS_REQUIRED' });
         socket.end(rawErrorResponse(403, 'Forbidden', 'WEFT_ERR_TLS_REQUIRED'));
@@ -156,16 +159,19 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
       }
       const dst = o.transparent === true ? originalDestination(socket) : undefined;
       if (dst === undefined || o.onOpaque === undefined) {
+        track('http1');
         o.http.emit('connection', socket);
         return;
       }
       const onOpaque = o.onOpaque;
       dialledPorts.set(socket, dst.port);
       if (o.opaquePorts?.().has(dst.port) === true) {
+        track('opaque');
         onOpaque(socket, dst.port, '');
         return;
       }
       peekProtocol(socket, o.detectTimeoutMs ?? 1_000, (protocol) => {
+        track(protocol);
         if (protocol === 'http1') o.http.emit('connection', socket);
         else onOpaque(socket, dst.port, '');
       });

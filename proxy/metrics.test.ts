@@ -55,7 +55,7 @@ class PromClientReference {
     this.#request = c('request_total', target);
     this.#response = c('response_total', [...target, 'status_code', 'classification', 'error']);
     this.#latency = new Histogram({ name: 'response_latency_ms', help: help('response_latency_ms'), labelNames: [...target, 'status_code'], buckets: LATENCY_BUCKETS_MS, registers });
-    const conn = ['direction', 'peer', 'tls'];
+    const conn = ['direction', 'peer', 'tls', 'protocol'];
     this.#conn = {
       open: c('tcp_open_total', conn),
       close: c('tcp_close_total', conn),
@@ -71,11 +71,16 @@ class PromClientReference {
     this.#response.inc({ ...labels, status_code, classification, error });
     this.#latency.observe({ ...labels, status_code }, ms);
   }
-  open(l: ConnLabels): void {
+  open(labels: ConnLabels): void {
+    const l = { ...labels, protocol: labels.protocol ?? 'http1' };
     this.#conn.open.inc(l);
     this.#conn.now.inc(l);
+    // The byte counters list a series from its first open (they move while connections live).
+    this.#conn.read.inc(l, 0);
+    this.#conn.write.inc(l, 0);
   }
-  close(l: ConnLabels, read: number, written: number): void {
+  close(labels: ConnLabels, read: number, written: number): void {
+    const l = { ...labels, protocol: labels.protocol ?? 'http1' };
     this.#conn.close.inc(l);
     this.#conn.now.dec(l);
     this.#conn.read.inc(l, read);
@@ -89,7 +94,7 @@ class PromClientReference {
 
 /** ProxyMetrics' text without the identity_* and config metrics (plain prom-client, not re-implemented). */
 async function perRequestText(m: ProxyMetrics): Promise<string> {
-  for (const name of ['identity_cert_expiration_timestamp_seconds', 'identity_cert_refresh_count', 'weft_proxy_config_info', 'inbound_tcp_errors_total', 'outbound_tcp_errors_total']) {
+  for (const name of ['identity_cert_expiration_timestamp_seconds', 'identity_cert_refresh_count', 'weft_proxy_config_info', 'inbound_tcp_errors_total', 'outbound_tcp_errors_total', 'tcp_connection_duration_ms', 'process_start_time_seconds']) {
     m.registry.removeSingleMetric(name);
   }
   return m.registry.metrics();
@@ -197,6 +202,11 @@ describe('ProxyMetrics: per-request metrics', () => {
         ref.close(cl, cs.bytesRead, cs.bytesWritten);
       }
     }
+    // Bytes of open connections count too: close them all so that the reference, which counts at close, agrees.
+    for (const [cl, cs] of open) {
+      cs.emit('close');
+      ref.close(cl, cs.bytesRead, cs.bytesWritten);
+    }
     const text = await perRequestText(m);
     expect(text).toBe(await ref.text());
     expect(text).toContain('response_latency_ms_bucket{le="+Inf"');
@@ -258,23 +268,34 @@ describe('ProxyMetrics: per-request metrics', () => {
     expect(m.lookup(owner, 'outbound', WEB.authority, true, '')).toBe(t);
   });
 
-  it('counts connections: opens, currently open, closes and bytes at close', async () => {
+  it('counts connections: opens, currently open, closes, bytes while open and after, lifetimes, by protocol', async () => {
     const m = new ProxyMetrics();
     const l: ConnLabels = { direction: 'inbound', peer: 'src', tls: 'true' };
     const s1 = fakeSocket(100, 200);
     const s2 = fakeSocket(1, 2);
     m.trackConnection(s1, l);
     m.trackConnection(s2, { ...l });
+    const L = 'direction="inbound",peer="src",tls="true",protocol="http1"';
     let text = await m.registry.metrics();
-    expect(lines(text, 'tcp_open_total')).toEqual(['tcp_open_total{direction="inbound",peer="src",tls="true"} 2']);
-    expect(lines(text, 'tcp_open_connections')).toEqual(['tcp_open_connections{direction="inbound",peer="src",tls="true"} 2']);
+    expect(lines(text, 'tcp_open_total')).toEqual([`tcp_open_total{${L}} 2`]);
+    expect(lines(text, 'tcp_open_connections')).toEqual([`tcp_open_connections{${L}} 2`]);
     expect(lines(text, 'tcp_close_total')).toEqual([]);
+    // Bytes move while the connections are open.
+    expect(lines(text, 'tcp_read_bytes_total')).toEqual([`tcp_read_bytes_total{${L}} 101`]);
+    s2.bytesRead = 51;
+    expect(lines(await m.registry.metrics(), 'tcp_read_bytes_total')).toEqual([`tcp_read_bytes_total{${L}} 151`]);
     s1.emit('close');
     text = await m.registry.metrics();
-    expect(lines(text, 'tcp_open_connections')).toEqual(['tcp_open_connections{direction="inbound",peer="src",tls="true"} 1']);
-    expect(lines(text, 'tcp_close_total')).toEqual(['tcp_close_total{direction="inbound",peer="src",tls="true"} 1']);
-    expect(lines(text, 'tcp_read_bytes_total')).toEqual(['tcp_read_bytes_total{direction="inbound",peer="src",tls="true"} 100']);
-    expect(lines(text, 'tcp_write_bytes_total')).toEqual(['tcp_write_bytes_total{direction="inbound",peer="src",tls="true"} 200']);
+    expect(lines(text, 'tcp_open_connections')).toEqual([`tcp_open_connections{${L}} 1`]);
+    expect(lines(text, 'tcp_close_total')).toEqual([`tcp_close_total{${L}} 1`]);
+    expect(lines(text, 'tcp_read_bytes_total')).toEqual([`tcp_read_bytes_total{${L}} 151`]);
+    expect(lines(text, 'tcp_write_bytes_total')).toEqual([`tcp_write_bytes_total{${L}} 202`]);
+    expect(lines(text, 'tcp_connection_duration_ms_count')).toEqual([`tcp_connection_duration_ms_count{${L}} 1`]);
+    // Another protocol is another series.
+    const o = fakeSocket(5, 5);
+    m.trackConnection(o, { direction: 'outbound', peer: 'src', tls: 'false', protocol: 'opaque' });
+    expect(lines(await m.registry.metrics(), 'tcp_open_total')).toContain('tcp_open_total{direction="outbound",peer="src",tls="false",protocol="opaque"} 1');
+    expect(lines(await m.registry.metrics(), 'process_start_time_seconds')).toHaveLength(1);
   });
 
   it('keeps two proxies\' registries independent', async () => {
@@ -325,7 +346,7 @@ describe('ProxyMetrics: per-request metrics', () => {
     m.setConfigVersion('v1');
     const lint = spawnSync('promtool', ['check', 'metrics'], { input: await m.registry.metrics(), encoding: 'utf8' });
     const findings = (lint.stdout + lint.stderr).split('\n').filter((l) => l.trim() !== '');
-    const linkerdNames = ['identity_cert_refresh_count ', 'response_latency_ms '];
+    const linkerdNames = ['identity_cert_refresh_count ', 'response_latency_ms ', 'tcp_connection_duration_ms '];
     expect(findings.filter((f) => !linkerdNames.some((n) => f.startsWith(n)))).toEqual([]);
   });
 });

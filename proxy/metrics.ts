@@ -283,30 +283,49 @@ export class TargetMetrics {
   }
 }
 
+/** What a connection carries, as detection decided (transparent mode) or as the listener knows (HTTP/1.1). */
+export type ConnProtocol = 'http1' | 'h2' | 'tls' | 'opaque';
+const PROTOCOLS: readonly ConnProtocol[] = ['http1', 'h2', 'tls', 'opaque'];
+
 /** Per-connection labels for the tcp_* metrics. */
 export type ConnLabels = {
   direction: Direction;
   peer: 'src' | 'dst';
   tls: 'true' | 'false';
+  /** Default http1. */
+  protocol?: ConnProtocol;
 };
+
+type Tracked = { bytesRead: number; bytesWritten: number; once(ev: 'close', f: () => void): unknown };
 
 /** The tcp_* values of one label set. */
 class ConnCounters {
   readonly open: Series;
   readonly openNow: Series;
   readonly close: Series;
+  /** Bytes of closed connections; open ones add theirs at scrape time (the counters move while a connection lives). */
   readonly read: Series;
   readonly write: Series;
-  /** Whether the metrics list it yet: tcp_open_* from its first open, the others from its first close. */
+  readonly duration: LatencyHistogram;
+  /** Connections open now, for their live byte counts. */
+  readonly live = new Set<Tracked>();
+  /** Whether the metrics list it yet: tcp_open_* and the byte counters from its first open, the others from its first close. */
   opened = false;
   closed = false;
   constructor(l: ConnLabels) {
-    const labels = { direction: l.direction, peer: l.peer, tls: l.tls };
+    const labels = { direction: l.direction, peer: l.peer, tls: l.tls, protocol: l.protocol ?? 'http1' };
     this.open = new Series(labels);
     this.openNow = new Series(labels);
     this.close = new Series(labels);
     this.read = new Series(labels);
     this.write = new Series(labels);
+    this.duration = new LatencyHistogram(labels);
+  }
+
+  bytes(field: 'bytesRead' | 'bytesWritten'): number {
+    let n = field === 'bytesRead' ? this.read.value : this.write.value;
+    for (const s of this.live) n += s[field];
+    return n;
   }
 }
 
@@ -323,6 +342,8 @@ export class ProxyMetrics {
   readonly tcpOpenConnections: ScrapedMetric;
   readonly tcpReadBytes: ScrapedMetric;
   readonly tcpWriteBytes: ScrapedMetric;
+  readonly tcpConnectionDuration: ScrapedMetric;
+  readonly processStartTime: GaugeClass<string>;
   readonly certExpiration: GaugeClass<string>;
   readonly certRefresh: CounterClass<string>;
   /** Inbound connections refused or failed before any request: error = a Weft code (bounded set). */
@@ -382,9 +403,36 @@ export class ProxyMetrics {
     this.tcpOpenTotal = conn('tcp_open_total', 'Total count of opened connections.', 'counter', this.#opened, (c) => c.open);
     this.tcpCloseTotal = conn('tcp_close_total', 'Total count of closed connections.', 'counter', this.#closed, (c) => c.close);
     this.tcpOpenConnections = conn('tcp_open_connections', 'Number of currently-open connections.', 'gauge', this.#opened, (c) => c.openNow);
-    this.tcpReadBytes = conn('tcp_read_bytes_total', 'Total count of bytes read from peers.', 'counter', this.#closed, (c) => c.read);
-    this.tcpWriteBytes = conn('tcp_write_bytes_total', 'Total count of bytes written to peers.', 'counter', this.#closed, (c) => c.write);
+    const bytes = (name: string, help: string, field: 'bytesRead' | 'bytesWritten', pick: (c: ConnCounters) => Series): ScrapedMetric =>
+      new ScrapedMetric({
+        registry,
+        name,
+        help,
+        type: 'counter',
+        samples: () => this.#opened.map((c) => ({ labels: pick(c).labels, value: c.bytes(field) })),
+        reset: () => {
+          for (const c of this.#conns) if (c !== undefined) pick(c).value = 0;
+        },
+      });
+    this.tcpReadBytes = bytes('tcp_read_bytes_total', 'Total count of bytes read from peers.', 'bytesRead', (c) => c.read);
+    this.tcpWriteBytes = bytes('tcp_write_bytes_total', 'Total count of bytes written to peers.', 'bytesWritten', (c) => c.write);
+    this.tcpConnectionDuration = new ScrapedMetric({
+      registry,
+      name: 'tcp_connection_duration_ms',
+      help: 'Connection lifetimes, in milliseconds.',
+      type: 'histogram',
+      samples: (forPromString) => histogramSamples('tcp_connection_duration_ms', this.#closed.map((c) => c.duration), forPromString),
+      reset: () => {
+        for (const c of this.#conns) c?.duration.reset();
+      },
+    });
     const registers = [registry];
+    this.processStartTime = new Gauge({
+      name: 'process_start_time_seconds',
+      help: 'Start time of the process since unix epoch in seconds.',
+      registers,
+    });
+    this.processStartTime.set(Math.round(performance.timeOrigin) / 1000);
     this.certExpiration = new Gauge({
       name: 'identity_cert_expiration_timestamp_seconds',
       help: 'Time when this proxy\'s current mTLS identity certificate will expire (in seconds since the UNIX epoch).',
@@ -468,8 +516,12 @@ export class ProxyMetrics {
   }
 
   /** Counts a connection open now and its close, bytes included, when it closes. */
-  trackConnection(socket: { bytesRead: number; bytesWritten: number; once(ev: 'close', f: () => void): unknown }, labels: ConnLabels): void {
-    const i = (labels.direction === 'inbound' ? 4 : 0) + (labels.peer === 'src' ? 2 : 0) + (labels.tls === 'true' ? 1 : 0);
+  trackConnection(socket: Tracked, labels: ConnLabels): void {
+    const i =
+      PROTOCOLS.indexOf(labels.protocol ?? 'http1') * 8 +
+      (labels.direction === 'inbound' ? 4 : 0) +
+      (labels.peer === 'src' ? 2 : 0) +
+      (labels.tls === 'true' ? 1 : 0);
     let c = this.#conns[i];
     if (c === undefined) {
       c = new ConnCounters(labels);
@@ -482,7 +534,11 @@ export class ProxyMetrics {
     }
     counters.open.value++;
     counters.openNow.value++;
+    counters.live.add(socket);
+    const openedAt = performance.now();
     socket.once('close', () => {
+      counters.live.delete(socket);
+      counters.duration.observe(performance.now() - openedAt);
       if (!counters.closed) {
         counters.closed = true;
         this.#closed.push(counters);

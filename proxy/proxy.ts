@@ -141,7 +141,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
   const connectTimeoutMs = (): number => runtime?.config.defaults.connectTimeoutMs ?? 1_000;
   const warnConnect = rateLimited((msg, fields) => log.warn(msg, fields));
   const outboundPool = new UpstreamPool(
-    (socket, isTls) => metrics.trackConnection(socket, { direction: 'outbound', peer: 'dst', tls: isTls ? 'true' : 'false' }),
+    (socket, isTls, protocol) => metrics.trackConnection(socket, { direction: 'outbound', peer: 'dst', tls: isTls ? 'true' : 'false', protocol: protocol ?? 'http1' }),
     connectTimeoutMs,
     (err, host, port) => {
       const code = rootWeftCode(err) ?? err.code;
@@ -254,7 +254,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     transparent,
     detectTimeoutMs,
     opaquePorts: () => opaquePorts,
-    onTcp: (socket, dst) => forwardOutboundTcp(socket, dst, runtime, tcpDeps),
+    onTcp: (socket, dst, protocol) => forwardOutboundTcp(socket, dst, protocol, runtime, tcpDeps),
   });
 
   const inboundListener = createInboundListener({
@@ -276,7 +276,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
         return;
       }
       const app = net.connect({ host: appAddress, port: appPort, noDelay: true, allowHalfOpen: true });
-      app.once('connect', () => metrics.trackConnection(app, { direction: 'inbound', peer: 'dst', tls: 'false' }));
+      app.once('connect', () => metrics.trackConnection(app, { direction: 'inbound', peer: 'dst', tls: 'false', protocol: 'opaque' }));
       app.once('error', (err) => {
         metrics.inboundTcpErrors.inc({ error: 'WEFT_ERR_UPSTREAM_CONNECT' });
         warnTcp('app-connect', 'app refused an inbound TCP connection', { code: 'WEFT_ERR_UPSTREAM_CONNECT', port: appPort, reason: err.message });

@@ -47,7 +47,7 @@ export function checkPeerIdentity(expected: string, trustDomain: string, cert: P
     : new WeftError('WEFT_ERR_IDENTITY_MISMATCH', `peer certificate refused (expected ${expected}): ${err.message}`, { cause: err });
 }
 
-export type ConnectionHook = (socket: import('node:net').Socket, tls: boolean) => void;
+export type ConnectionHook = (socket: import('node:net').Socket, tls: boolean, protocol?: 'http1' | 'h2' | 'tls' | 'opaque') => void;
 /** Told of every failed connection attempt (before any request was written), with its typed error. */
 export type ConnectErrorHook = (err: WeftError, host: string, port: number) => void;
 
@@ -190,7 +190,7 @@ export class UpstreamPool {
    * already written. Connect failures go to the connect-error hook and are
    * emitted as 'error' typed like the HTTP path's.
    */
-  connectOpaque(host: string, port: number, identity: string | undefined, appPort: number): net.Socket {
+  connectOpaque(host: string, port: number, identity: string | undefined, appPort: number, protocol: 'h2' | 'tls' | 'opaque' = 'opaque'): net.Socket {
     let socket: net.Socket;
     if (identity === undefined) {
       socket = net.connect({ host, port, noDelay: true, allowHalfOpen: true });
@@ -222,7 +222,7 @@ export class UpstreamPool {
     socket.once(connectedEvent, () => {
       clearTimeout(timer);
       socket.removeListener('error', fail);
-      this.#onConnection(socket, identity !== undefined);
+      this.#onConnection(socket, identity !== undefined, protocol);
     });
     return socket;
   }

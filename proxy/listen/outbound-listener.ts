@@ -25,7 +25,7 @@ export interface OutboundListenerOptions {
   detectTimeoutMs: number;
   opaquePorts: () => ReadonlySet<number>;
   /** A redirected connection that is not HTTP/1.x, paused, its first bytes unshifted. */
-  onTcp: (socket: net.Socket, dst: SocketAddress, protocol: Protocol) => void;
+  onTcp: (socket: net.Socket, dst: SocketAddress, protocol: Exclude<Protocol, 'http1'>) => void;
 }
 
 /** Options of every listener socket: paused (to peek), half-open allowed (opaque TCP carries FIN across). */
@@ -49,7 +49,7 @@ export function createOutboundListener(o: OutboundListenerOptions): Listener {
       return;
     }
     if (o.opaquePorts().has(dst.port)) {
-      o.metrics.trackConnection(socket, { direction: 'outbound', peer: 'src', tls: 'false' });
+      o.metrics.trackConnection(socket, { direction: 'outbound', peer: 'src', tls: 'false', protocol: 'opaque' });
       o.onTcp(socket, dst, 'opaque');
       return;
     }
@@ -60,7 +60,7 @@ export function createOutboundListener(o: OutboundListenerOptions): Listener {
         o.http.emit('connection', socket);
         return;
       }
-      o.metrics.trackConnection(socket, { direction: 'outbound', peer: 'src', tls: 'false' });
+      o.metrics.trackConnection(socket, { direction: 'outbound', peer: 'src', tls: 'false', protocol });
       o.onTcp(socket, dst, protocol);
     });
   };

@@ -56,14 +56,20 @@ function upstreamFor(rt: RuntimeConfig, dst: SocketAddress, d: OutboundTcpDeps):
 }
 
 /** Forwards `client` (paused, its first bytes unshifted) to where `dst` leads under config `rt`. */
-export function forwardOutboundTcp(client: net.Socket, dst: SocketAddress, rt: RuntimeConfig | undefined, d: OutboundTcpDeps): void {
+export function forwardOutboundTcp(
+  client: net.Socket,
+  dst: SocketAddress,
+  protocol: 'h2' | 'tls' | 'opaque',
+  rt: RuntimeConfig | undefined,
+  d: OutboundTcpDeps,
+): void {
   let upstream: net.Socket;
   let key: string | undefined;
   try {
     if (rt === undefined) throw new WeftError('WEFT_ERR_NOT_READY', 'proxy has no config yet');
     const chosen = upstreamFor(rt, dst, d);
     key = chosen.key;
-    upstream = d.pool.connectOpaque(chosen.up.host, chosen.up.port, chosen.up.identity, chosen.up.appPort);
+    upstream = d.pool.connectOpaque(chosen.up.host, chosen.up.port, chosen.up.identity, chosen.up.appPort, protocol);
   } catch (err) {
     const weft = err instanceof WeftError ? err : new WeftError('WEFT_ERR_UPSTREAM_CONNECT', String(err), { cause: err });
     d.onRefused(weft);

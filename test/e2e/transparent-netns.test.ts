@@ -300,18 +300,22 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
     const before = metricValue(await metrics(client, '127.0.0.1'), 'tcp_open_total', { direction: 'outbound', peer: 'dst', tls: 'false' });
     expect(run(client, 'ping', ch.b.v4, '7000')).toBe('+PONG');
     expect(run(client, 'ping', ch.b.v4, '6379')).toBe('+PONG');
-    const after = metricValue(await metrics(client, '127.0.0.1'), 'tcp_open_total', { direction: 'outbound', peer: 'dst', tls: 'false' });
+    const text = await metrics(client, '127.0.0.1');
+    const after = metricValue(text, 'tcp_open_total', { direction: 'outbound', peer: 'dst', tls: 'false' });
     expect(after - before).toBe(2);
+    // Counted by what detection decided.
+    expect(metricValue(text, 'tcp_open_total', { direction: 'outbound', peer: 'src', protocol: 'opaque' })).toBeGreaterThanOrEqual(2);
   });
 
   it('server-first TCP (a banner before the client speaks) to an unmeshed host works', () => {
     expect(run(client, 'banner', ch.b.v4, '2525')).toBe('220 host ready|250 HELO weft');
   });
 
-  it('HTTPS to an unmeshed TLS server passes through untouched: the app checks the server itself', () => {
+  it('HTTPS to an unmeshed TLS server passes through untouched: the app checks the server itself', async () => {
     expect(run(client, 'https', ch.b.v4, '8443', join(dir, 'outside-ca.pem'), 'partner.example')).toMatch(/^200 /);
     // A wrong expectation still fails in the app: the proxy did not terminate TLS.
     expect(run(client, 'https', ch.b.v4, '8443', join(dir, 'outside-ca.pem'), 'other.example')).toMatch(/^error:ERR_TLS_CERT_ALTNAME_INVALID/);
+    expect(metricValue(await metrics(client, '127.0.0.1'), 'tcp_open_total', { direction: 'outbound', peer: 'src', protocol: 'tls' })).toBe(2);
   });
 
   it("an HTTP call to an unmeshed IP with an unrelated Host header reaches that IP", () => {
