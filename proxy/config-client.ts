@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { meshGrpc } from '../proto/mesh-grpc.ts';
 import type { ConfigUpdate, ProxyMessage, Subscribe } from '../proto/mesh.ts';
 import { backoffDelay, channelCredentials, CHANNEL_OPTIONS, type ControlPlaneTarget } from './control-plane-channel.ts';
-import type { ApplyResult } from './proxy.ts';
+import type { ApplyResult } from './apply-result.ts';
 import type { Logger } from '../proto/log.ts';
 
 export interface ConfigClientOptions extends ControlPlaneTarget {

@@ -10,7 +10,7 @@ import { compileSplit, type CompiledSplit } from './weighted-choice.ts';
 import { compileServiceIndex } from './service-resolve.ts';
 import { endpointKey } from './endpoint-choice.ts';
 import { createRetryBudget, type RetryBudget } from './retry-budget.ts';
-import { tlsAgentKey } from './upstream-pool.ts';
+import { tlsAgentKey } from './upstream-key.ts';
 
 export interface CompiledEndpoint {
   readonly endpoint: Endpoint;

@@ -5,6 +5,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UpstreamResponse } from './upstream-response.ts';
 import type { CompiledBackend, CompiledEndpoint, CompiledService, CompiledServiceRoute, RuntimeConfig } from './config-compile.ts';
 import type { Direction } from './metrics.ts';
+import type { Deadline } from './deadline.ts';
+
+export type { Deadline };
 
 export interface Exchange {
   readonly req: IncomingMessage;
@@ -45,14 +48,6 @@ export interface Exchange {
   upgraded?: { socket: import('node:stream').Duplex; head: Buffer };
   /** Attempt number, 0 for the first. */
   attempt: number;
-}
-
-/** A per-attempt deadline: cheaper than an AbortController on the hot path. */
-export interface Deadline {
-  /** Set once the deadline has passed. */
-  expired: Error | undefined;
-  /** Aborted when it passes (forward sets it to its pending request: an object, not a closure per request). */
-  onExpire: { abort(reason: Error): void } | undefined;
 }
 
 /** A stage's downstream: resolves with the upstream response, headers received, body unread. */

@@ -13,6 +13,9 @@ import { compileConfig, type RuntimeConfig } from './config-compile.ts';
 import { createEndpointBalancer } from './endpoint-choice.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { UpstreamPool } from './upstream-pool.ts';
+import type { ApplyResult } from './apply-result.ts';
+
+export type { ApplyResult };
 import { trustDomainOf, type TlsMaterial } from './tls-material.ts';
 import { createHttpServer, DEFAULT_LIMITS, responsesDone, type HttpLimits } from './http-limits.ts';
 import { createOutboundListener, LISTENER_OPTIONS } from './listen/outbound-listener.ts';
@@ -94,12 +97,6 @@ export interface ProxyStartConfig {
     pod: string;
     serviceAccount: string;
   };
-}
-
-export interface ApplyResult {
-  ok: boolean;
-  version: string;
-  error?: WeftError;
 }
 
 export interface Proxy {

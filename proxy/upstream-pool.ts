@@ -16,6 +16,9 @@ import type { TlsMaterial } from './tls-material.ts';
 import { encodeTransportHeader, OPAQUE_ALPN } from './tcp/transport-header.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
 import { UpstreamOrigin, type Connector } from './upstream-origin.ts';
+import { tlsAgentKey } from './upstream-key.ts';
+
+export { tlsAgentKey };
 // Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
 const http = process.getBuiltinModule('node:http');
 const https = process.getBuiltinModule('node:https');
@@ -297,11 +300,6 @@ export class UpstreamPool {
 
 /** mTLS origins stay until retain() drops them: their TLS session is worth keeping. */
 function keepOrigin(): void {}
-
-/** Key under which tlsAgent and tlsOrigin pool an endpoint. */
-export function tlsAgentKey(address: string, port: number, identity: string): string {
-  return `${address}:${port}|${identity}`;
-}
 
 function closeIdle(agent: HttpAgent): void {
   for (const list of Object.values(agent.freeSockets)) {

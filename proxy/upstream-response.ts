@@ -3,7 +3,7 @@
 // the status (retries, the balancer); respond.ts streams the body out.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Writable } from 'node:stream';
-import type { Deadline } from './exchange.ts';
+import type { Deadline } from './deadline.ts';
 import type { ResponseHead } from './http1-response-head.ts';
 import { WeftError } from '../proto/errors.ts';
 
