@@ -1,11 +1,11 @@
 // Load process of the split-propagation bench (forked with IPC): N raw gRPC
 // clients, each on its own channel (own TLS connection, as N proxies would
-// have), speaking Config.Stream as proxy/config-client.ts does: Subscribe with
+// have), speaking Config.Stream as proxy/clients/config-client.ts does: Subscribe with
 // a bootstrap token, then ack every snapshot. Nothing is applied.
 import * as grpc from '@grpc/grpc-js';
 import { meshGrpc } from '../proto/mesh-grpc.ts';
 import type { ConfigUpdate, ProxyMessage } from '../proto/mesh.ts';
-import { channelCredentials, CHANNEL_OPTIONS } from '../proxy/control-plane-channel.ts';
+import { channelCredentials, CHANNEL_OPTIONS } from '../proxy/clients/control-plane-channel.ts';
 
 export interface LoadRequest {
   cmd: 'connect';

@@ -2,10 +2,10 @@
 // target (service -> route -> backend -> endpoint) and writes only its own
 // fields, so later stages never recompute what earlier ones decided.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { UpstreamResponse } from './upstream-response.ts';
-import type { CompiledBackend, CompiledEndpoint, CompiledService, CompiledServiceRoute, RuntimeConfig } from './config-compile.ts';
-import type { Direction } from './metrics.ts';
-import type { Deadline } from './deadline.ts';
+import type { UpstreamResponse } from './http1/upstream-response.ts';
+import type { CompiledBackend, CompiledEndpoint, CompiledService, CompiledServiceRoute, RuntimeConfig } from './config/config-compile.ts';
+import type { Direction } from './metrics/metrics.ts';
+import type { Deadline } from './http1/deadline.ts';
 
 export type { Deadline };
 

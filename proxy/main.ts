@@ -6,10 +6,10 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { start, type ProxyStartConfig } from './proxy.ts';
 import { formatWorkloadId } from '../identity/spiffe-id.ts';
-import { readConfigFile, watchConfigFile } from './config-file.ts';
+import { readConfigFile, watchConfigFile } from './config/config-file.ts';
 import { createLogger, parseLogLevel } from '../proto/log.ts';
 import { parseOpaquePorts } from './listen/opaque-ports.ts';
-import { parseAppProbes, type AppProbe } from './app-probes.ts';
+import { parseAppProbes, type AppProbe } from './health/app-probes.ts';
 import { APP_PROBES_ENV } from '../proto/mesh.ts';
 
 const { values } = parseArgs({

@@ -4,9 +4,9 @@
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { sendError } from './error-response.ts';
-import { responseHeaders } from './forward-headers.ts';
+import { responseHeaders } from './http1/forward-headers.ts';
 import type { Exchange, Handler } from './exchange.ts';
-import type { ProxyMetrics, TargetLabels, TargetMetrics } from './metrics.ts';
+import type { ProxyMetrics, TargetLabels, TargetMetrics } from './metrics/metrics.ts';
 
 /** The metric labels of an exchange, from what the stages decided. */
 export function labelsOf(ex: Exchange): TargetLabels {

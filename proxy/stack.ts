@@ -1,14 +1,14 @@
 // Where the request path is composed. Read top to bottom: each stage wraps
 // the ones below it, and the order matters.
-import type { EndpointBalancer } from './endpoint-choice.ts';
+import type { EndpointBalancer } from './routing/endpoint-choice.ts';
 import type { Handler, Layer } from './exchange.ts';
-import { routeStage } from './route-stage.ts';
-import { splitStage } from './split-stage.ts';
-import { retryStage } from './retry-stage.ts';
-import { timeoutStage } from './timeout-stage.ts';
-import { balanceStage } from './balance-stage.ts';
-import { authorizeStage } from './authorize-stage.ts';
-import { targetStage } from './target-stage.ts';
+import { routeStage } from './stages/route-stage.ts';
+import { splitStage } from './stages/split-stage.ts';
+import { retryStage } from './stages/retry-stage.ts';
+import { timeoutStage } from './stages/timeout-stage.ts';
+import { balanceStage } from './stages/balance-stage.ts';
+import { authorizeStage } from './stages/authorize-stage.ts';
+import { targetStage } from './stages/target-stage.ts';
 
 export interface StackDeps {
   /** The namespace of this proxy's workload: bare service names resolve there first. */

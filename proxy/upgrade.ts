@@ -5,11 +5,11 @@
 import { performance } from 'node:perf_hooks';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { UpstreamResponse } from './upstream-response.ts';
+import type { UpstreamResponse } from './http1/upstream-response.ts';
 import { errorReply, rawErrorResponse } from './error-response.ts';
 import { newExchange, type Exchange, type Handler } from './exchange.ts';
-import type { RuntimeConfig } from './config-compile.ts';
-import type { Direction, ProxyMetrics } from './metrics.ts';
+import type { RuntimeConfig } from './config/config-compile.ts';
+import type { Direction, ProxyMetrics } from './metrics/metrics.ts';
 import { targetOf } from './respond.ts';
 // Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
 const { STATUS_CODES } = process.getBuiltinModule('node:http');

@@ -10,7 +10,7 @@
 // (no original destination) is treated as explicit.
 import net from 'node:net';
 import type http from 'node:http';
-import type { ProxyMetrics } from '../metrics.ts';
+import type { ProxyMetrics } from '../metrics/metrics.ts';
 import type { Protocol } from './protocol-detect.ts';
 import { peekProtocol } from './peek.ts';
 import { rememberRedirected } from './redirected.ts';

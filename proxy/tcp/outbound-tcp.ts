@@ -8,12 +8,12 @@
 // connection and is counted in outbound_tcp_errors_total.
 import type net from 'node:net';
 import { WeftError } from '../../proto/errors.ts';
-import type { RuntimeConfig } from '../config-compile.ts';
-import { resolveDst } from '../dst-resolve.ts';
-import type { EndpointBalancer } from '../endpoint-choice.ts';
+import type { RuntimeConfig } from '../config/config-compile.ts';
+import { resolveDst } from '../routing/dst-resolve.ts';
+import type { EndpointBalancer } from '../routing/endpoint-choice.ts';
 import type { SocketAddress } from '../listen/sockaddr.ts';
-import type { ProxyMetrics } from '../metrics.ts';
-import type { UpstreamPool } from '../upstream-pool.ts';
+import type { ProxyMetrics } from '../metrics/metrics.ts';
+import type { UpstreamPool } from '../http1/upstream-pool.ts';
 import { joinSockets } from './tcp-forward.ts';
 
 export interface OutboundTcpDeps {

@@ -7,7 +7,7 @@
 // (UNAUTHENTICATED, WEFT_ERR_TOKEN_INVALID) and nothing is issued; with a
 // token of another workload the certificate it gets is the token's identity.
 //
-// Client side: a proxy's channel (proxy/control-plane-channel.ts) refuses a
+// Client side: a proxy's channel (proxy/clients/control-plane-channel.ts) refuses a
 // control plane that presents any row of the bad-SVID table with the control
 // plane's own SPIFFE ID: the call never reaches the server.
 import { X509Certificate } from 'node:crypto';
@@ -23,7 +23,7 @@ import { createKeyAndCsr } from '../../identity/csr-create.ts';
 import { certificateSpiffeId } from '../../identity/svid-verify.ts';
 import { GRPC_ERROR_CODE_KEY, meshGrpc } from '../../proto/mesh-grpc.ts';
 import type { CertifyRequest, CertifyResponse, ConfigUpdate } from '../../proto/mesh.ts';
-import { channelCredentials } from '../../proxy/control-plane-channel.ts';
+import { channelCredentials } from '../../proxy/clients/control-plane-channel.ts';
 import { badSvids, selfSignedSvid, type Credential } from '../harness/bad-svids.ts';
 import { id, pki, quiet } from '../harness/mesh-fixture.ts';
 

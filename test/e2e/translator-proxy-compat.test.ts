@@ -22,10 +22,10 @@ import {
   split,
 } from '../../control-plane/testdata/builders.ts';
 import type { ProxyConfig } from '../../proto/mesh.ts';
-import { compileConfig, type CompiledService, type RuntimeConfig } from '../../proxy/config-compile.ts';
-import { validateProxyConfig } from '../../proxy/config-validate.ts';
-import { matchRoute } from '../../proxy/route-match.ts';
-import { chooseWeighted } from '../../proxy/weighted-choice.ts';
+import { compileConfig, type CompiledService, type RuntimeConfig } from '../../proxy/config/config-compile.ts';
+import { validateProxyConfig } from '../../proxy/config/config-validate.ts';
+import { matchRoute } from '../../proxy/routing/route-match.ts';
+import { chooseWeighted } from '../../proxy/routing/weighted-choice.ts';
 
 const OPTS: TranslateOptions = { trustDomain: 'cluster.local', trustBundlePem: ['-----BEGIN CERTIFICATE-----\n'], version: 'v7' };
 const CLIENT = { namespace: 'demo', podName: 'client-a', serviceAccount: 'client' };

@@ -4,7 +4,7 @@
 // decoded, and which connection carried each request.
 import net from 'node:net';
 import { once } from 'node:events';
-import { ChunkedDecoder } from '../../proxy/http1-chunked-body.ts';
+import { ChunkedDecoder } from '../../proxy/http1/http1-chunked-body.ts';
 
 export interface RawRequest {
   method: string;

@@ -27,14 +27,14 @@ const CONSTRUCTS: Record<string, RegExp> = {
 
 /** file -> construct -> [test file, a test name in it that shows the peer check]. */
 const INVENTORY: Record<string, Record<string, [string, string]>> = {
-  'proxy/inbound-listener.ts': {
+  'proxy/listen/inbound-listener.ts': {
     'tls.createServer': ['test/e2e/inbound-mtls-auth.test.ts', 'refuses every client certificate that is not a valid mesh SVID'],
   },
-  'proxy/upstream-pool.ts': {
+  'proxy/http1/upstream-pool.ts': {
     'tls.connect': ['test/e2e/proxy-identity.test.ts', 'outbound verifies the peer identity'],
     'https.Agent': ['test/e2e/proxy-identity.test.ts', 'for a WebSocket upgrade too'],
   },
-  'proxy/control-plane-channel.ts': {
+  'proxy/clients/control-plane-channel.ts': {
     'grpc client credentials': ['test/e2e/control-plane-tls.test.ts', "a proxy's channel refuses a control plane that is not one"],
   },
   'control-plane/control-plane.ts': {

@@ -1,0 +1,41 @@
+// Outbound stage 6: the endpoint of the chosen backend, by power of two
+// choices over peak-EWMA latency. Each attempt picks again, so a retry
+// usually lands on another endpoint. No endpoints: WEFT_ERR_NO_ENDPOINTS (503).
+// A pinned endpoint (a call by pod IP) is used as is.
+import { WeftError } from '../../proto/errors.ts';
+import type { EndpointBalancer } from '../routing/endpoint-choice.ts';
+import type { Layer } from '../exchange.ts';
+
+export function balanceStage(balancer: EndpointBalancer, random: () => number, now: () => number): Layer {
+  return (next) => async (ex) => {
+    if (ex.pinned !== undefined) {
+      ex.endpoint = ex.pinned;
+      return next(ex);
+    }
+    const backend = ex.backend;
+    if (backend === undefined) return next(ex);
+    const port = backend.port === 0 ? ex.port : backend.port;
+    const set = backend.service.endpointsFor(port);
+    if (set === undefined) {
+      throw new WeftError('WEFT_ERR_NO_ROUTE', `${backend.service.id} exposes no port ${port}`);
+    }
+    const t0 = now();
+    const key = balancer.pick(set.keys, random, t0);
+    const endpoint = key === undefined ? undefined : set.byKey.get(key);
+    if (key === undefined || endpoint === undefined) {
+      throw new WeftError('WEFT_ERR_NO_ENDPOINTS', `${backend.service.id} has no endpoints`);
+    }
+    ex.endpoint = endpoint;
+    balancer.start(key, t0);
+    try {
+      const res = await next(ex);
+      const t1 = now();
+      balancer.end(key, t1, t1 - t0, (res.statusCode ?? 500) < 500);
+      return res;
+    } catch (err) {
+      const t1 = now();
+      balancer.end(key, t1, t1 - t0, false);
+      throw err;
+    }
+  };
+}
