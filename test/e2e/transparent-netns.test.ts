@@ -198,9 +198,16 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
       WEFT_LOG_LEVEL: 'warn',
       ...extraEnv,
     };
+    proxyLogs.set(ns, '');
     const proxy = lab.spawn(ns, ['setpriv', '--reuid', String(PORTS.proxyUid), '--regid', String(PORTS.proxyUid), '--clear-groups', NODE, join(ROOT, 'proxy', 'main.ts')], env);
+    proxy.stderr?.on('data', (d: Buffer) => proxyLogs.set(ns, (proxyLogs.get(ns) ?? '') + d.toString()));
     await waitForLine(proxy, /"listening"/);
   }
+
+  /** Each proxy's log (stderr, JSON lines), by namespace. */
+  const proxyLogs = new Map<string, string>();
+  const warned = (ns: string, code: string): boolean =>
+    (proxyLogs.get(ns) ?? '').split('\n').some((l) => l.includes('"level":"warn"') && l.includes(`"code":"${code}"`));
 
   function run(ns: string, ...args: string[]): string {
     const r = spawnSync('ip', ['netns', 'exec', ns, NODE, join(dir, 'client.mjs'), ...args], { encoding: 'utf8', timeout: 15_000 });
@@ -370,6 +377,16 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
     expect(in1 - in0).toBe(1);
   });
 
+  it('a failed connection shows in the metrics with its error code and in the proxy log at warn', async () => {
+    // Nothing listens on the host's port 7001: the app's connection is reset, the proxy counts and logs why.
+    expect(run(client, 'ping', ch.b.v4, '7001')).toMatch(/^error:/);
+    expect(metricValue(await metrics(client, '127.0.0.1'), 'outbound_tcp_errors_total', { error: 'WEFT_ERR_UPSTREAM_CONNECT' })).toBeGreaterThanOrEqual(1);
+    // The log arrives on the proxy's stderr pipe, read by this process's event loop.
+    for (let i = 0; i < 50 && !warned(client, 'WEFT_ERR_UPSTREAM_CONNECT'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(warned(client, 'WEFT_ERR_UPSTREAM_CONNECT')).toBe(true);
+    // (Refused certificates: the bad-SVID tables of inbound-mtls-auth and proxy-identity count each code.)
+  });
+
   it('the injector points every probe at the admin port (the kubelet sends them there)', () => {
     const paths = rewriteProbes(PROBED_CONTAINERS, PORTS.proxyAdmin).ops.map((o) => (o.value as { httpGet: { port: number; path: string } }).httpGet);
     expect(paths).toEqual([
@@ -390,6 +407,8 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
         const deadline = Date.now() + 10_000;
         while (run(host, 'http', sh_.a.v4, '8080').startsWith('200') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
         expect(run(host, 'http', sh_.a.v4, '8080')).toMatch(/^403 /);
+        // Refused, counted with its code.
+        expect(metricValue(await metrics(server, '127.0.0.1'), 'inbound_tcp_errors_total', { error: 'WEFT_ERR_TLS_REQUIRED' })).toBeGreaterThanOrEqual(1);
       }
       expect(kubeletProbe('app', 'readyz')).toBe('200');
       expect(kubeletProbe('app', 'livez')).toBe('200');
