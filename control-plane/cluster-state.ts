@@ -38,6 +38,8 @@ export interface ClusterService {
   readonly ports: readonly ServicePortSpec[];
   /** Pods selected for its endpoints. Empty: endpoints are managed by hand. */
   readonly selector: Readonly<Record<string, string>>;
+  /** Service ports whose connections are opaque TCP (annotation config.weft.dev/opaque-ports); absent: none. */
+  readonly opaquePorts?: readonly number[];
 }
 
 export interface EndpointAddress {

@@ -117,6 +117,16 @@ describe('translate: services and endpoints', () => {
     expect(ep.pod).toBe('web-v2-a');
   });
 
+  it('marks the service ports its config.weft.dev/opaque-ports names as opaque', () => {
+    const s = state({
+      services: [service('db', { app: 'db' }, { ports: [{ name: 'pg', port: 5432, targetPort: 5432, protocol: 'TCP' }, { name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }], opaquePorts: [5432] })],
+    });
+    expect(svc(s, 'db').ports).toEqual([
+      { name: 'pg', port: 5432, targetPort: 5432, opaque: true },
+      { name: 'http', port: 80, targetPort: 8080 },
+    ]);
+  });
+
   it('only ready addresses become endpoints', () => {
     const s = state({
       services: [service('web', { app: 'web' })],

@@ -340,7 +340,7 @@ function translateService(svc: ClusterService, idx: Indexes, opts: TranslateOpti
     // A named targetPort means whatever it resolved to on most endpoints
     // (0, "same as port", when it resolved nowhere: there is nothing to call).
     const target = typeof sp.targetPort === 'number' ? resolveTargetPort(sp, undefined) : mostCommon(seen);
-    ports.push({ name: sp.name, port: sp.port, targetPort: target ?? 0 });
+    ports.push({ name: sp.name, port: sp.port, targetPort: target ?? 0, ...(svc.opaquePorts?.includes(sp.port) === true ? { opaque: true } : {}) });
   }
   // No ports declared: every endpoint serves every port (mesh.proto).
   if (svc.ports.length === 0) for (const g of groups) for (const gp of g.ports) addGroup(g, gp.port);

@@ -82,6 +82,13 @@ describe('namespaceFromKube / serviceFromKube', () => {
     expect(namespaceFromKube('nonsense')).toBeUndefined();
   });
 
+  it('reads a service\'s config.weft.dev/opaque-ports (an invalid list is left out)', () => {
+    const svc = (v: string) =>
+      serviceFromKube({ metadata: { ...meta('db'), annotations: { 'config.weft.dev/opaque-ports': v } }, spec: { ports: [{ port: 5432 }] } });
+    expect(svc('5432,9000-9001')?.opaquePorts).toEqual([5432, 9000, 9001]);
+    expect(svc('pg')?.opaquePorts).toBeUndefined();
+  });
+
   it('maps a service: ports with targetPort defaulting to port, protocol to TCP; selector', () => {
     expect(
       serviceFromKube({

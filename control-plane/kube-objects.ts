@@ -17,6 +17,8 @@
 //   body stays as it was written. So the body's shape decides, not the label:
 //   weights written as quantities ("500m") are read as v1alpha1 quantities
 //   whatever the label says, and `spec.matches` is read whenever it is there.
+import { parsePortList } from '../proto/port-list.ts';
+import { OPAQUE_PORTS_ANNOTATION } from '../proto/mesh.ts';
 import {
   compareStrings,
   sortClusterState,
@@ -117,6 +119,7 @@ export function serviceFromKube(o: unknown): ClusterService | undefined {
     clusterIp: str(spec.clusterIP),
     ports,
     selector: stringMap(spec.selector),
+    ...opaquePortsOf(m.annotations),
   };
 }
 
@@ -388,4 +391,15 @@ export function clusterStateFromKube(objects: KubeObjects, memo?: KubeMapMemo): 
     trafficSplits: mapAll(objects.trafficSplits, trafficSplitFromKube, memo?.trafficSplits),
     httpRouteGroups: mapAll(objects.httpRouteGroups, httpRouteGroupFromKube, memo?.httpRouteGroups),
   });
+}
+
+/** config.weft.dev/opaque-ports of a Service; an invalid value is left out (the file source refuses it). */
+function opaquePortsOf(annotations: Readonly<Record<string, string>>): { opaquePorts?: number[] } {
+  const v = annotations[OPAQUE_PORTS_ANNOTATION];
+  if (v === undefined) return {};
+  try {
+    return { opaquePorts: parsePortList(v) };
+  } catch {
+    return {};
+  }
 }

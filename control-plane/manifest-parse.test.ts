@@ -87,6 +87,16 @@ describe('parseManifests: kinds', () => {
     });
   });
 
+  it('Service with config.weft.dev/opaque-ports (ranges); an invalid list is refused naming the annotation', () => {
+    const [o] = ok(
+      'apiVersion: v1\nkind: Service\nmetadata: {name: db, annotations: {config.weft.dev/opaque-ports: "5432, 7000-7001"}}\nspec: {ports: [{port: 5432}]}\n',
+    );
+    expect((o?.object as { opaquePorts?: number[] }).opaquePorts).toEqual([5432, 7000, 7001]);
+    const e = err('apiVersion: v1\nkind: Service\nmetadata: {name: db, annotations: {config.weft.dev/opaque-ports: "pg"}}\nspec: {ports: [{port: 5432}]}\n');
+    expect(e.code).toBe('WEFT_ERR_MANIFEST_INVALID');
+    expect(e.field).toBe('metadata.annotations["config.weft.dev/opaque-ports"]');
+  });
+
   it('Deployment', () => {
     expect(ok(DEPLOYMENT)).toEqual([
       {

@@ -10,6 +10,8 @@
 // folder that loads here also applies to a cluster. Every problem is a
 // ManifestError (WEFT_ERR_MANIFEST_INVALID) naming the file, the document
 // (1-based) and the field; one per broken document.
+import { parsePortList } from '../proto/port-list.ts';
+import { OPAQUE_PORTS_ANNOTATION } from '../proto/mesh.ts';
 import { parseAllDocuments } from 'yaml';
 import { WeftError } from '../proto/errors.ts';
 import type {
@@ -228,7 +230,23 @@ function serviceObject(o: Obj): ClusterService {
       numbers.add(k);
     });
   }
-  return { name: m.name, namespace: m.namespace, clusterIp, ports, selector: stringMap(spec.selector, 'spec.selector') };
+  const opaque = m.annotations[OPAQUE_PORTS_ANNOTATION];
+  let opaquePorts: number[] | undefined;
+  if (opaque !== undefined) {
+    try {
+      opaquePorts = parsePortList(opaque);
+    } catch (err) {
+      fail(`metadata.annotations["${OPAQUE_PORTS_ANNOTATION}"]`, (err as Error).message);
+    }
+  }
+  return {
+    name: m.name,
+    namespace: m.namespace,
+    clusterIp,
+    ports,
+    selector: stringMap(spec.selector, 'spec.selector'),
+    ...(opaquePorts !== undefined ? { opaquePorts } : {}),
+  };
 }
 
 function containerPort(v: unknown, field: string): ContainerPort {

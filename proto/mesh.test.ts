@@ -99,8 +99,8 @@ const fullConfig: ProxyConfig = {
       namespace: 'demo',
       clusterIp: '10.96.0.20',
       ports: [
-        { name: 'http', port: 80, targetPort: 8080 },
-        { name: 'admin', port: 9000, targetPort: 9001 },
+        { name: 'http', port: 80, targetPort: 8080, opaque: false },
+        { name: 'admin', port: 9000, targetPort: 9001, opaque: true },
       ],
       routes: [
         {

@@ -25,6 +25,8 @@ export interface ServicePort {
   name: string;
   port: number;
   targetPort: number;
+  /** Connections to this port are opaque TCP: no protocol detection (config.weft.dev/opaque-ports on the Service). */
+  opaque?: boolean;
 }
 
 export interface Route {
@@ -84,6 +86,9 @@ export type InboundMode = 'PERMISSIVE' | 'STRICT';
  * `weft install --inbound-mode` overrides it.
  */
 export const DEFAULT_INBOUND_MODE: InboundMode = 'PERMISSIVE';
+
+/** The annotation listing opaque ports, on a pod, a namespace (the injector) or a Service (the control plane). */
+export const OPAQUE_PORTS_ANNOTATION = 'config.weft.dev/opaque-ports';
 
 /** The annotation that sets a namespace's or pod's inbound mode. */
 export const INBOUND_MODE_ANNOTATION = 'config.weft.dev/inbound-mode';

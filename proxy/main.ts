@@ -8,7 +8,7 @@ import { start, type ProxyStartConfig } from './proxy.ts';
 import { formatWorkloadId } from '../identity/spiffe-id.ts';
 import { readConfigFile, watchConfigFile } from './config/config-file.ts';
 import { createLogger, parseLogLevel } from '../proto/log.ts';
-import { parseOpaquePorts } from './listen/opaque-ports.ts';
+import { parsePortList } from '../proto/port-list.ts';
 import { parseAppProbes, type AppProbe } from './health/app-probes.ts';
 import { APP_PROBES_ENV } from '../proto/mesh.ts';
 
@@ -69,7 +69,7 @@ if (cpAddress !== undefined) {
 let opaquePorts: number[] | undefined;
 let appProbes: Map<string, AppProbe> | undefined;
 try {
-  opaquePorts = values['opaque-ports'] === undefined ? undefined : parseOpaquePorts(values['opaque-ports']);
+  opaquePorts = values['opaque-ports'] === undefined ? undefined : parsePortList(values['opaque-ports']);
   const probesJson = process.env[APP_PROBES_ENV];
   appProbes = probesJson === undefined || probesJson === '' ? undefined : parseAppProbes(probesJson);
 } catch (err) {

@@ -250,7 +250,9 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     metrics,
     transparent,
     detectTimeoutMs,
-    opaquePorts: () => opaquePorts,
+    isOpaque: (dst) =>
+      opaquePorts.has(dst.port) ||
+      (runtime?.opaqueDestinations.has(`${dst.address.startsWith('::ffff:') && dst.address.includes('.') ? dst.address.slice(7) : dst.address}:${dst.port}`) ?? false),
     onTcp: (socket, dst, protocol) => forwardOutboundTcp(socket, dst, protocol, runtime, tcpDeps),
   });
 

@@ -7,7 +7,7 @@ import type { Endpoint, InboundPolicy, ProxyConfig, RetryPolicy, Service } from 
 import { identityMatcher } from '../../identity/spiffe-id.ts';
 import { compileRoutes, type CompiledRoute } from '../routing/route-match.ts';
 import { compileSplit, type CompiledSplit } from '../routing/weighted-choice.ts';
-import { compileServiceIndex } from '../routing/service-resolve.ts';
+import { canonicalIp, compileServiceIndex } from '../routing/service-resolve.ts';
 import { endpointKey } from '../routing/endpoint-choice.ts';
 import { createRetryBudget, type RetryBudget } from '../routing/retry-budget.ts';
 import { tlsAgentKey } from '../http1/upstream-key.ts';
@@ -78,6 +78,8 @@ export interface RuntimeConfig {
   readonly endpointKeys: ReadonlySet<string>;
   /** Every endpoint by "address:port" (its pod address and target port), with each service it backs: calls by pod IP. */
   readonly endpointsByKey: ReadonlyMap<string, ReadonlyArray<{ service: CompiledService; endpoint: CompiledEndpoint }>>;
+  /** "address:port" destinations that skip protocol detection: opaque Service ports on the ClusterIP and on their endpoints. */
+  readonly opaqueDestinations: ReadonlySet<string>;
 }
 
 function endpointSet(list: Endpoint[]): EndpointSet {
@@ -231,7 +233,22 @@ export function compileConfig(config: ProxyConfig, clusterDomain = 'cluster.loca
     agentKeys,
     endpointKeys,
     endpointsByKey: indexEndpoints(services),
+    opaqueDestinations: opaqueDestinations(config.services),
   };
+}
+
+function opaqueDestinations(services: readonly Service[]): Set<string> {
+  const out = new Set<string>();
+  for (const s of services) {
+    for (const p of s.ports) {
+      if (p.opaque !== true) continue;
+      const ip = s.clusterIp === '' || s.clusterIp.toLowerCase() === 'none' ? '' : canonicalIp(s.clusterIp.toLowerCase());
+      if (ip !== '') out.add(`${ip}:${p.port}`);
+      const target = p.targetPort === 0 ? p.port : p.targetPort;
+      for (const ep of s.endpoints) if (ep.port === target) out.add(`${ep.address}:${ep.port}`);
+    }
+  }
+  return out;
 }
 
 function indexEndpoints(services: ReadonlyMap<string, CompiledService>): Map<string, Array<{ service: CompiledService; endpoint: CompiledEndpoint }>> {

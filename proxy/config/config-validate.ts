@@ -151,7 +151,14 @@ function servicePort(v: unknown, path: string): ServicePort {
   const o = obj(v, path);
   const p = port(o.port, `${path}.port`, 0);
   if (p === 0) fail(`${path}.port`, 'is required');
-  return { name: str(o.name, `${path}.name`), port: p, targetPort: port(o.targetPort, `${path}.targetPort`, 0) };
+  const opaque = o.opaque;
+  if (opaque !== undefined && typeof opaque !== 'boolean') fail(`${path}.opaque`, 'must be true or false');
+  return {
+    name: str(o.name, `${path}.name`),
+    port: p,
+    targetPort: port(o.targetPort, `${path}.targetPort`, 0),
+    ...(opaque === true ? { opaque: true } : {}),
+  };
 }
 
 function endpoint(v: unknown, path: string, ns: string): Endpoint {

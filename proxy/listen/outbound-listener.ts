@@ -23,7 +23,8 @@ export interface OutboundListenerOptions {
   /** Read original destinations (injected pods). */
   transparent: boolean;
   detectTimeoutMs: number;
-  opaquePorts: () => ReadonlySet<number>;
+  /** Whether connections to this destination skip detection (opaque ports of the pod, opaque Service ports). */
+  isOpaque: (dst: SocketAddress) => boolean;
   /** A redirected connection that is not HTTP/1.x, paused, its first bytes unshifted. */
   onTcp: (socket: net.Socket, dst: SocketAddress, protocol: Exclude<Protocol, 'http1'>) => void;
 }
@@ -48,7 +49,7 @@ export function createOutboundListener(o: OutboundListenerOptions): Listener {
       socket.resume();
       return;
     }
-    if (o.opaquePorts().has(dst.port)) {
+    if (o.isOpaque(dst)) {
       o.metrics.trackConnection(socket, { direction: 'outbound', peer: 'src', tls: 'false', protocol: 'opaque' });
       o.onTcp(socket, dst, 'opaque');
       return;

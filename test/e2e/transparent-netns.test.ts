@@ -51,6 +51,8 @@ const PROBED_CONTAINERS = [
 
 /** A Service's ClusterIP: routed nowhere, only the client pod's proxy knows it. */
 const CLUSTER_IP = '198.18.250.10';
+/** The ClusterIP of a Service whose port is opaque. */
+const OPAQUE_CLUSTER_IP = '198.18.250.11';
 
 // The apps: "kind:port[:arg]" each. pingpong answers +PONG to PING (client
 // first); banner greets first, then answers each line; http answers with what
@@ -265,7 +267,7 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
     await startApps(host, 'host', ['pingpong:7000', 'pingpong:6379', 'banner:2525', 'http:8080', `https:8443:${certFile}:${keyFile}`]);
 
     // The meshed server pod: PING/PONG, banner and two HTTP ports, permissive.
-    await startApps(server, 'server', ['pingpong:6379', 'banner:2526', 'http:8080', 'http:9090', 'grpc-health:50051', 'grpc-echo:50052']);
+    await startApps(server, 'server', ['pingpong:6379', 'banner:2526', 'http:8080', 'http:9090', 'http:8081', 'grpc-health:50051', 'grpc-echo:50052']);
     await injectAndStartProxy(server, SERVER_ID, serverConfig('permissive'), {
       [APP_PROBES_ENV]: JSON.stringify(rewriteProbes(PROBED_CONTAINERS, PORTS.proxyAdmin).probes),
     });
@@ -285,6 +287,14 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
             { name: 'grpc', port: 50052, targetPort: 50052 },
           ],
           endpoints: [endpoint(6379), endpoint(2526), endpoint(50052)],
+        },
+        {
+          // Its Service says config.weft.dev/opaque-ports: "8081": the control plane marks the port opaque.
+          name: 'raw',
+          namespace: 'demo',
+          clusterIp: OPAQUE_CLUSTER_IP,
+          ports: [{ name: 'raw', port: 8081, targetPort: 8081, opaque: true }],
+          endpoints: [endpoint(8081)],
         },
         {
           name: 'web',
@@ -361,6 +371,18 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
     expect(run(client, 'grpc', cs.b.v4, '50052')).toBe('server:one,server:a,server:b,server:c');
     const after = metricValue(await metrics(server, '127.0.0.1'), 'tcp_open_total', { direction: 'inbound', peer: 'src', tls: 'true' });
     expect(after - before).toBe(2);
+  });
+
+  it("a Service port marked opaque skips detection: even HTTP to it is carried byte for byte over mTLS, not parsed", async () => {
+    const before = await metrics(client, '127.0.0.1');
+    const r = run(client, 'http', OPAQUE_CLUSTER_IP, '8081');
+    expect(r).toMatch(/^200 /);
+    // Carried as bytes: the server's proxy added no client identity header, the client's proxy counted no request.
+    expect(JSON.parse(r.slice(4))).toMatchObject({ app: 'server', port: 8081, clientId: '' });
+    const after = await metrics(client, '127.0.0.1');
+    expect(metricValue(after, 'request_total', { direction: 'outbound' })).toBe(metricValue(before, 'request_total', { direction: 'outbound' }));
+    const opaque = (t: string) => metricValue(t, 'tcp_open_total', { direction: 'outbound', peer: 'dst', tls: 'true', protocol: 'opaque' });
+    expect(opaque(after) - opaque(before)).toBe(1);
   });
 
   it('IPv6 goes through the proxies too: out of the client pod to the host, and into the server pod from the host', async () => {
