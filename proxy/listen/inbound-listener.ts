@@ -94,6 +94,8 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
 
   const tlsServer = tls.createServer({
     requestCert: true,
+    // A peer's half-close (FIN, TLS close_notify) of an opaque stream is carried to the app, not turned into a full close.
+    allowHalfOpen: true,
     // Opaque TCP between proxies says so in ALPN; HTTP/1.1 clients offer none or http/1.1.
     ALPNProtocols: [OPAQUE_ALPN, 'http/1.1'],
     // The verdict is ours (identity/tls-peer.ts), so that the reason is counted and logged.

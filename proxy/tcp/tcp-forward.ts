@@ -6,10 +6,18 @@ import type { Duplex } from 'node:stream';
 import type net from 'node:net';
 
 function reset(s: Duplex): void {
-  // resetAndDestroy sends an RST (net.Socket with a handle only; TLS sockets just close).
-  const sock = s as net.Socket & { _handle?: unknown };
-  if (typeof sock.resetAndDestroy === 'function' && sock._handle != null && !sock.destroyed) sock.resetAndDestroy();
-  else s.destroy();
+  // resetAndDestroy sends an RST, but only a plain TCP socket can: on a TLS
+  // socket (its handle is a TLSWrap) it throws, so that side is just closed.
+  const sock = s as net.Socket & { _handle?: unknown; encrypted?: boolean };
+  if (typeof sock.resetAndDestroy === 'function' && sock._handle != null && !sock.destroyed && sock.encrypted !== true) {
+    try {
+      sock.resetAndDestroy();
+      return;
+    } catch {
+      // fall through
+    }
+  }
+  s.destroy();
 }
 
 export function joinSockets(a: Duplex, b: Duplex, done: (err: Error | undefined) => void = () => {}): void {
