@@ -145,28 +145,13 @@ export class UpstreamPool {
         });
         socket = s;
       }
-      let settled = false;
-      const timeoutMs = this.#connectTimeoutMs();
-      const timer = setTimeout(() => {
-        socket.destroy(new WeftError('WEFT_ERR_UPSTREAM_CONNECT', `connect timeout after ${timeoutMs} ms`));
-      }, timeoutMs);
-      const fail = (err: Error): void => {
-        clearTimeout(timer);
-        if (settled) return;
-        settled = true;
-        if (identity !== undefined) session = undefined;
-        const typed = classifyUpstreamError(err, false, false, identity !== undefined);
-        this.#onConnectError(typed, host, port);
-        done(typed, undefined);
-      };
-      socket.once('error', fail);
-      socket.once(identity === undefined ? 'connect' : 'secureConnect', () => {
-        clearTimeout(timer);
-        if (settled) return;
-        settled = true;
-        socket.removeListener('error', fail);
-        this.#onConnection(socket, identity !== undefined);
-        done(undefined, socket);
+      this.#watchConnect(socket, host, port, identity !== undefined, 'http1', (typed) => {
+        if (typed !== undefined) {
+          if (identity !== undefined) session = undefined;
+          done(typed, undefined);
+        } else {
+          done(undefined, socket);
+        }
       });
     };
   }
@@ -212,22 +197,39 @@ export class UpstreamPool {
       socket.setNoDelay(true);
       socket.write(encodeTransportHeader(appPort));
     }
-    const connectedEvent = identity === undefined ? 'connect' : 'secureConnect';
+    this.#watchConnect(socket, host, port, identity !== undefined, protocol, () => {});
+    return socket;
+  }
+
+  /**
+   * Bounds a new connection's connect (and TLS handshake) by the connect
+   * timeout; a failure is typed (classifyUpstreamError), reported to the
+   * connect-error hook and passed to `settled`; success reports the connection
+   * to the metrics hook and calls `settled()` once.
+   */
+  #watchConnect(socket: net.Socket, host: string, port: number, secure: boolean, protocol: 'http1' | 'h2' | 'tls' | 'opaque', settled: (err?: WeftError) => void): void {
+    let done = false;
     const timeoutMs = this.#connectTimeoutMs();
     const timer = setTimeout(() => {
       socket.destroy(new WeftError('WEFT_ERR_UPSTREAM_CONNECT', `connect timeout after ${timeoutMs} ms`));
     }, timeoutMs);
     const fail = (err: Error): void => {
       clearTimeout(timer);
-      this.#onConnectError(classifyUpstreamError(err, false, false, identity !== undefined), host, port);
+      if (done) return;
+      done = true;
+      const typed = classifyUpstreamError(err, false, false, secure);
+      this.#onConnectError(typed, host, port);
+      settled(typed);
     };
     socket.once('error', fail);
-    socket.once(connectedEvent, () => {
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
+      if (done) return;
+      done = true;
       socket.removeListener('error', fail);
-      this.#onConnection(socket, identity !== undefined, protocol);
+      this.#onConnection(socket, secure, protocol);
+      settled();
     });
-    return socket;
   }
 
   /** The agent for an mTLS endpoint that must present `identity`. */
