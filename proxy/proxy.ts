@@ -253,7 +253,11 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     isOpaque: (dst) =>
       opaquePorts.has(dst.port) ||
       (runtime?.opaqueDestinations.has(`${dst.address.startsWith('::ffff:') && dst.address.includes('.') ? dst.address.slice(7) : dst.address}:${dst.port}`) ?? false),
-    onTcp: (socket, dst, protocol) => forwardOutboundTcp(socket, dst, protocol, runtime, tcpDeps),
+    onTcp: (socket, dst, protocol, sni) => {
+      // TLS is passed through untouched; where it was meant to go is recorded (debug: one line per connection).
+      if (sni !== undefined) log.debug('TLS passthrough', { dst: `${dst.address}:${dst.port}`, sni });
+      forwardOutboundTcp(socket, dst, protocol, runtime, tcpDeps);
+    },
   });
 
   const inboundListener = createInboundListener({

@@ -156,6 +156,10 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
         o.metrics.trackConnection(socket, { direction: 'inbound', peer: 'src', tls: 'false', protocol });
       if (o.strict()) {
         o.metrics.inboundTcpErrors.inc({ error: 'WEFT_ERR_TLS_REQUIRED' });
+        warn('WEFT_ERR_TLS_REQUIRED', 'inbound plaintext connection refused (strict mode)', {
+          code: 'WEFT_ERR_TLS_REQUIRED',
+          client: socket.remoteAddress,
+        });
         socket.end(rawErrorResponse(403, 'Forbidden', 'WEFT_ERR_TLS_REQUIRED'));
         return;
       }

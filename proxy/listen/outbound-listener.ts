@@ -3,7 +3,8 @@
 // names the destination. Transparent mode (an injected pod, iptables
 // REDIRECT): each connection has an original destination, and its first bytes
 // decide the stack (protocol-detect.ts): HTTP/1.x goes to the HTTP server with
-// that destination remembered (redirected.ts), anything else (TLS, HTTP/2,
+// that destination remembered (redirected.ts), anything else (TLS, its SNI
+// read from the ClientHello and passed on to be recorded, HTTP/2,
 // server-first or unknown protocols) to opaque TCP. Ports in `opaquePorts`
 // skip detection; a client silent for `detectTimeoutMs` is opaque (it may be
 // waiting for the server's banner). A connection made to the listener itself
@@ -13,6 +14,7 @@ import type http from 'node:http';
 import type { ProxyMetrics } from '../metrics/metrics.ts';
 import type { Protocol } from './protocol-detect.ts';
 import { peekProtocol } from './peek.ts';
+import { clientHelloServerName } from './tls-client-hello.ts';
 import { rememberRedirected } from './redirected.ts';
 import { originalDestination } from './original-dst.ts';
 import type { SocketAddress } from './sockaddr.ts';
@@ -25,8 +27,8 @@ export interface OutboundListenerOptions {
   detectTimeoutMs: number;
   /** Whether connections to this destination skip detection (opaque ports of the pod, opaque Service ports). */
   isOpaque: (dst: SocketAddress) => boolean;
-  /** A redirected connection that is not HTTP/1.x, paused, its first bytes unshifted. */
-  onTcp: (socket: net.Socket, dst: SocketAddress, protocol: Exclude<Protocol, 'http1'>) => void;
+  /** A redirected connection that is not HTTP/1.x, paused, its first bytes unshifted; `sni` is a TLS client's server name. */
+  onTcp: (socket: net.Socket, dst: SocketAddress, protocol: Exclude<Protocol, 'http1'>, sni?: string) => void;
 }
 
 /** Options of every listener socket: paused (to peek), half-open allowed (opaque TCP carries FIN across). */
@@ -55,14 +57,14 @@ export function createOutboundListener(o: OutboundListenerOptions): Listener {
       return;
     }
     socket.on('error', () => socket.destroy());
-    peekProtocol(socket, o.detectTimeoutMs, (protocol) => {
+    peekProtocol(socket, o.detectTimeoutMs, (protocol, head) => {
       if (protocol === 'http1') {
         rememberRedirected(socket, dst);
         o.http.emit('connection', socket);
         return;
       }
       o.metrics.trackConnection(socket, { direction: 'outbound', peer: 'src', tls: 'false', protocol });
-      o.onTcp(socket, dst, protocol);
+      o.onTcp(socket, dst, protocol, protocol === 'tls' ? clientHelloServerName(head) : undefined);
     });
   };
   const server = net.createServer(LISTENER_OPTIONS, handle);

@@ -1,11 +1,11 @@
 // Reads the first bytes of a paused socket until protocol-detect.ts can tell
 // what it speaks, then puts them back (unshift) and says. A client that sends
 // nothing for `timeoutMs`, or half-closes first, is 'opaque' (it may be
-// waiting for a server-first banner).
+// waiting for a server-first banner). `decided` also gets the bytes read.
 import type net from 'node:net';
 import { detectProtocol, type Protocol } from './protocol-detect.ts';
 
-export function peekProtocol(socket: net.Socket, timeoutMs: number, decided: (protocol: Protocol) => void): void {
+export function peekProtocol(socket: net.Socket, timeoutMs: number, decided: (protocol: Protocol, head: Buffer) => void): void {
   const chunks: Buffer[] = [];
   let length = 0;
   let done = false;
@@ -16,8 +16,9 @@ export function peekProtocol(socket: net.Socket, timeoutMs: number, decided: (pr
     socket.removeListener('readable', onReadable);
     socket.removeListener('end', onEnd);
     socket.removeListener('close', onClose);
-    if (chunks.length > 0) socket.unshift(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length));
-    decided(protocol);
+    const head = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length);
+    if (length > 0) socket.unshift(head);
+    decided(protocol, head);
   };
   const onReadable = (): void => {
     let chunk: Buffer | null;

@@ -1,7 +1,9 @@
 // What a connection speaks, from its first bytes (as linkerd2-proxy's
 // detection does):
 //   - the HTTP/2 connection preface "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" -> h2;
-//   - a TLS record carrying a handshake (0x16 0x03 0x00..0x04) -> tls;
+//   - a TLS record carrying a handshake (0x16 0x03 0x00..0x04) -> tls, once
+//     the whole first record (the ClientHello, whose SNI is recorded) is in,
+//     or MAX_DETECT_BYTES of it;
 //   - an HTTP/1.x request line "METHOD SP target SP HTTP/1.d CRLF" -> http1;
 //   - anything else -> opaque.
 // Bytes that are still a prefix of one of these ask for more ('more'), up to
@@ -73,7 +75,10 @@ export function detectProtocol(bytes: Uint8Array): Protocol | 'more' {
   if (bytes.length === 0) return 'more';
   if (bytes[0] === 0x16) {
     if (bytes.length < 3) return 'more';
-    return bytes[1] === 0x03 && (bytes[2] as number) <= 0x04 ? 'tls' : 'opaque';
+    if (bytes[1] !== 0x03 || (bytes[2] as number) > 0x04) return 'opaque';
+    if (bytes.length < 5) return 'more';
+    const recordEnd = 5 + (((bytes[3] as number) << 8) | (bytes[4] as number));
+    return bytes.length >= recordEnd || bytes.length >= MAX_DETECT_BYTES ? 'tls' : 'more';
   }
   if (prefixOf(bytes, H2_PREFACE)) {
     if (bytes.length >= H2_PREFACE.length) return 'h2';

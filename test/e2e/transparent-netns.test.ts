@@ -1,7 +1,10 @@
 // Ordinary pods keep working when injected (issue: "Any pod keeps working
 // when injected"), in real network namespaces with weft-init's real iptables
-// rules and the proxy started as the injected container starts it
-// (proxy/main.ts as uid 2102, WEFT_TRANSPARENT=true):
+// rules and the proxy started as the injected container starts it (the
+// real injector's patch gives weft-init's args and weft-proxy's environment:
+// test/harness/injected-pod.ts; proxy/main.ts runs as uid 2102), config and
+// certificates from a control plane (control-plane/main.ts in local mode, on
+// the host, watching a folder of manifests and a pods file):
 //   client pod (meshed) --- host (unmeshed)
 //        \                  /
 //         server pod (meshed)
@@ -12,16 +15,19 @@
 // header reaches that IP. From the host: plaintext to two app ports of the
 // (permissive) server pod reaches each port.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki } from '../../identity/test-pki.ts';
-import { APP_PROBES_ENV, PORTS } from '../../proto/mesh.ts';
+import { PORTS } from '../../proto/mesh.ts';
 import { rewriteProbes } from '../../injector/probe-rewrite.ts';
-import { writeFileSync as rewrite } from 'node:fs';
-import { id, metricValue, pki } from '../harness/mesh-fixture.ts';
+import { newBootstrapToken, writeTokenFile } from '../../control-plane/bootstrap-token-file.ts';
+import { CA_FILES } from '../../control-plane/ca-store.ts';
+import type { Pod } from '../../control-plane/cluster-state.ts';
+import { id, metricValue } from '../harness/mesh-fixture.ts';
+import { injectedPod } from '../harness/injected-pod.ts';
 import { NetLab, netnsMissing, waitForLine, type Link } from '../harness/netns.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -185,21 +191,43 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
     await waitForLine(lab.spawn(ns, [NODE, join(dir, 'apps.mjs'), name, ...specs]), /^ready$/);
   }
 
-  /** weft-init's rules, then the proxy as the injected container runs it. */
-  async function injectAndStartProxy(ns: string, spiffeId: string, config: object, extraEnv: Record<string, string> = {}): Promise<void> {
-    lab.exec(ns, NODE, join(ROOT, 'injector', 'init-main.ts'));
-    const leaf = pki().issueLeaf({ spiffeId });
-    const tag = spiffeId.split('/').pop() as string;
-    const env = {
-      ...process.env,
-      WEFT_TRANSPARENT: 'true',
-      WEFT_CONFIG: file(`${tag}-config.json`, JSON.stringify(config)),
-      WEFT_CERT: file(`${tag}-cert.pem`, leaf.chainPem.join('')),
-      WEFT_KEY: file(`${tag}-key.pem`, leaf.keyPem),
-      WEFT_NAMESPACE: 'demo',
-      WEFT_LOG_LEVEL: 'warn',
-      ...extraEnv,
-    };
+  /** The control plane's view of the pods (its --pods-file), rewritten to change their annotations. */
+  const pods = new Map<string, Pod>();
+  function writePods(): void {
+    const tmp = join(dir, 'pods.json.tmp');
+    writeFileSync(tmp, JSON.stringify({ pods: [...pods.values()] }));
+    renameSync(tmp, join(dir, 'pods.json'));
+  }
+  /** Sets (or with undefined removes) an annotation of the server pod, as `kubectl annotate pod` would. */
+  function annotateServerPod(key: string, value: string | undefined): void {
+    const pod = pods.get('db-0') as Pod;
+    const annotations = { ...pod.annotations };
+    if (value === undefined) delete annotations[key];
+    else annotations[key] = value;
+    pods.set('db-0', { ...pod, annotations });
+    writePods();
+  }
+  /** The demo namespace's manifest, rewritten to change its annotations (`kubectl annotate namespace`). */
+  function writeNamespace(annotations: Record<string, string>): void {
+    const doc = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'demo', annotations: { 'weft.dev/inject': 'enabled', ...annotations } } };
+    writeFileSync(join(dir, 'manifests', 'namespace.yaml'), JSON.stringify(doc));
+  }
+
+  /**
+   * A pod of the control plane's view and the pod spec the injector sees:
+   * weft-init's rules, then the proxy as the injected container runs it,
+   * with its token and the trust bundle where the kubelet would mount them.
+   */
+  async function injectAndStartProxy(ns: string, pod: Pod, containers: Array<{ name: string }>, controlPlane: string): Promise<void> {
+    const tokenFile = file(`${pod.name}.token`, tokens.get(pod.name) as string);
+    const spec = { metadata: { name: pod.name, namespace: pod.namespace }, spec: { serviceAccountName: pod.serviceAccount, containers } };
+    const injected = injectedPod(spec, { name: 'demo', annotations: { 'weft.dev/inject': 'enabled' } }, {
+      controlPlaneAddress: controlPlane,
+      tokenFile,
+      trustBundleFile: join(dir, 'trust-bundle.pem'),
+    });
+    lab.exec(ns, NODE, join(ROOT, 'injector', 'init-main.ts'), ...injected.initArgs);
+    const env = { ...process.env, ...injected.proxyEnv, WEFT_LOG_LEVEL: 'warn' };
     proxyLogs.set(ns, '');
     const proxy = lab.spawn(ns, ['setpriv', '--reuid', String(PORTS.proxyUid), '--regid', String(PORTS.proxyUid), '--clear-groups', NODE, join(ROOT, 'proxy', 'main.ts')], env);
     proxy.stderr?.on('data', (d: Buffer) => proxyLogs.set(ns, (proxyLogs.get(ns) ?? '') + d.toString()));
@@ -223,27 +251,23 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
     return r.stdout;
   }
 
-  const serverConfig = (mode: 'permissive' | 'strict') => ({
-    version: `server-${mode}`,
-    trustBundlePem: pki().trustBundlePem,
-    inbound: { mode, appPorts: [], allowedIdentities: [] },
-  });
+  /** Waits until plaintext from the host to the server pod's app port answers `status` (the proxy applied a new inbound mode). */
+  async function untilPlaintextAnswers(status: string): Promise<string> {
+    const deadline = Date.now() + 10_000;
+    let r = run(host, 'http', sh_.a.v4, '8080');
+    while (!r.startsWith(status) && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 200));
+      r = run(host, 'http', sh_.a.v4, '8080');
+    }
+    return r;
+  }
 
   /** A kubelet-style probe from the host (as from the node) of the rewritten probe URL: the HTTP status, or an error. */
   function kubeletProbe(container: string, kind: string): string {
     return run(host, 'status', sh_.a.v4, String(PORTS.proxyAdmin), `/app-health/${container}/${kind}`);
   }
 
-  const endpoint = (port: number) => ({
-    address: cs.b.v4,
-    port,
-    identity: SERVER_ID,
-    proxyPort: PORTS.proxyInbound,
-    pod: 'db-0',
-    deployment: 'db',
-    serviceAccount: 'db',
-    namespace: 'demo',
-  });
+  const tokens = new Map<string, string>();
 
   beforeAll(async () => {
     file('apps.mjs', APPS);
@@ -266,46 +290,70 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
     const keyFile = file('host-key.pem', hostCert.keyPem);
     await startApps(host, 'host', ['pingpong:7000', 'pingpong:6379', 'banner:2525', 'http:8080', `https:8443:${certFile}:${keyFile}`]);
 
-    // The meshed server pod: PING/PONG, banner and two HTTP ports, permissive.
-    await startApps(server, 'server', ['pingpong:6379', 'banner:2526', 'http:8080', 'http:9090', 'http:8081', 'grpc-health:50051', 'grpc-echo:50052']);
-    await injectAndStartProxy(server, SERVER_ID, serverConfig('permissive'), {
-      [APP_PROBES_ENV]: JSON.stringify(rewriteProbes(PROBED_CONTAINERS, PORTS.proxyAdmin).probes),
+    // The cluster as the control plane sees it: the demo namespace (no mode:
+    // the cluster default, permissive), Services db (ClusterIP), raw (an
+    // opaque port, by its Service's annotation) and web (headless), all
+    // selecting the meshed server pod db-0, and the meshed client pod.
+    mkdirSync(join(dir, 'manifests'));
+    writeNamespace({});
+    const service = (name: string, clusterIP: string, ports: number[], annotations: Record<string, string> = {}) => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: 'demo', annotations },
+      spec: { clusterIP, selector: { app: 'db' }, ports: ports.map((p) => ({ name: `p${p}`, port: p, targetPort: p })) },
     });
+    writeFileSync(
+      join(dir, 'manifests', 'services.yaml'),
+      [
+        service('db', CLUSTER_IP, [6379, 2526, 50052]),
+        service('raw', OPAQUE_CLUSTER_IP, [8081], { 'config.weft.dev/opaque-ports': '8081' }),
+        service('web', 'None', [8080]),
+      ]
+        .map((d) => JSON.stringify(d))
+        .join('\n---\n'),
+    );
+    const serverPorts = [6379, 2526, 8080, 9090, 8081, 50051, 50052];
+    const pod = (name: string, sa: string, ip: string, ports: number[]): Pod => ({
+      name,
+      namespace: 'demo',
+      ip,
+      labels: { app: sa },
+      annotations: {},
+      serviceAccount: sa,
+      ownerWorkload: sa,
+      meshed: true,
+      ready: true,
+      ports: ports.map((p) => ({ name: '', containerPort: p, protocol: 'TCP' })),
+    });
+    // The server pod's address as its Service endpoints have it: the one the client pod reaches.
+    pods.set('db-0', pod('db-0', 'db', cs.b.v4, serverPorts));
+    pods.set('client-0', pod('client-0', 'client', ch.a.v4, []));
+    writePods();
+    for (const name of pods.keys()) tokens.set(name, newBootstrapToken());
+    writeTokenFile(
+      join(dir, 'tokens.json'),
+      [...pods.values()].map((p) => ({ token: tokens.get(p.name) as string, namespace: p.namespace, serviceAccount: p.serviceAccount })),
+    );
+    const cp = lab.spawn(host, [
+      NODE, join(ROOT, 'control-plane', 'main.ts'),
+      '--source-dir', join(dir, 'manifests'),
+      '--pods-file', join(dir, 'pods.json'),
+      '--tokens-file', join(dir, 'tokens.json'),
+      '--ca-dir', join(dir, 'ca'),
+      '--grpc-addr', `0.0.0.0:${PORTS.controlPlaneGrpc}`,
+      '--admin-addr', `0.0.0.0:${PORTS.controlPlaneAdmin}`,
+      '--inbound-mode', 'permissive',
+      '--log-level', 'warn',
+    ]);
+    await waitForLine(cp, /"listening"/);
+    // The trust-bundle ConfigMap as mounted in the pods.
+    copyFileSync(join(dir, 'ca', CA_FILES.anchor), join(dir, 'trust-bundle.pem'));
+    chmodSync(join(dir, 'trust-bundle.pem'), 0o644);
 
-    await injectAndStartProxy(client, CLIENT_ID, {
-      version: 'client-1',
-      trustBundlePem: pki().trustBundlePem,
-      egress: { allow: true },
-      services: [
-        {
-          name: 'db',
-          namespace: 'demo',
-          clusterIp: CLUSTER_IP,
-          ports: [
-            { name: 'redis', port: 6379, targetPort: 6379 },
-            { name: 'smtp', port: 2526, targetPort: 2526 },
-            { name: 'grpc', port: 50052, targetPort: 50052 },
-          ],
-          endpoints: [endpoint(6379), endpoint(2526), endpoint(50052)],
-        },
-        {
-          // Its Service says config.weft.dev/opaque-ports: "8081": the control plane marks the port opaque.
-          name: 'raw',
-          namespace: 'demo',
-          clusterIp: OPAQUE_CLUSTER_IP,
-          ports: [{ name: 'raw', port: 8081, targetPort: 8081, opaque: true }],
-          endpoints: [endpoint(8081)],
-        },
-        {
-          name: 'web',
-          namespace: 'demo',
-          clusterIp: '',
-          ports: [{ name: 'http', port: 8080, targetPort: 8080 }],
-          endpoints: [endpoint(8080)],
-        },
-      ],
-      inbound: { mode: 'permissive', appPorts: [], allowedIdentities: [] },
-    });
+    // The meshed server pod: PING/PONG, banner and HTTP ports, gRPC; its probes rewritten by the injector.
+    await startApps(server, 'server', ['pingpong:6379', 'banner:2526', 'http:8080', 'http:9090', 'http:8081', 'grpc-health:50051', 'grpc-echo:50052']);
+    await injectAndStartProxy(server, pods.get('db-0') as Pod, PROBED_CONTAINERS, `${sh_.b.v4}:${PORTS.controlPlaneGrpc}`);
+    await injectAndStartProxy(client, pods.get('client-0') as Pod, [{ name: 'app' }], `${ch.b.v4}:${PORTS.controlPlaneGrpc}`);
   }, 120_000);
 
   afterAll(() => {
@@ -421,16 +469,33 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
     ]);
   });
 
+  it('strict mode per namespace and per pod annotation refuses plaintext while the cluster default (permissive) admits it; meshed callers pass', async () => {
+    const MODE = 'config.weft.dev/inbound-mode';
+    expect(await untilPlaintextAnswers('200')).toMatch(/^200 /);
+    writeNamespace({ [MODE]: 'strict' });
+    expect(await untilPlaintextAnswers('403')).toMatch(/^403 /);
+    expect(run(client, 'http', cs.b.v4, '8080')).toMatch(/^200 /);
+    // The pod's annotation wins over its namespace's, both ways.
+    annotateServerPod(MODE, 'permissive');
+    expect(await untilPlaintextAnswers('200')).toMatch(/^200 /);
+    writeNamespace({});
+    annotateServerPod(MODE, 'strict');
+    expect(await untilPlaintextAnswers('403')).toMatch(/^403 /);
+    expect(run(host, 'ping', sh_.a.v4, '6379')).not.toBe('+PONG');
+    expect(run(client, 'ping', cs.b.v4, '6379')).toBe('+PONG');
+    // Each refusal is counted with its code and logged at warn.
+    expect(metricValue(await metrics(server, '127.0.0.1'), 'inbound_tcp_errors_total', { error: 'WEFT_ERR_TLS_REQUIRED' })).toBeGreaterThanOrEqual(2);
+    for (let i = 0; i < 50 && !warned(server, 'WEFT_ERR_TLS_REQUIRED'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(warned(server, 'WEFT_ERR_TLS_REQUIRED')).toBe(true);
+    annotateServerPod(MODE, undefined);
+    expect(await untilPlaintextAnswers('200')).toMatch(/^200 /);
+  });
+
   for (const mode of ['permissive', 'strict'] as const) {
     it(`${mode} mode: httpGet, tcpSocket and grpc probes from the node succeed for a live app and fail for a dead port or a failing handler`, async () => {
       if (mode === 'strict') {
-        rewrite(join(dir, 'db-config.json'), JSON.stringify(serverConfig('strict')));
-        // The proxy reloads its file: strict is in force once plaintext to an app port is refused.
-        const deadline = Date.now() + 10_000;
-        while (run(host, 'http', sh_.a.v4, '8080').startsWith('200') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-        expect(run(host, 'http', sh_.a.v4, '8080')).toMatch(/^403 /);
-        // Refused, counted with its code.
-        expect(metricValue(await metrics(server, '127.0.0.1'), 'inbound_tcp_errors_total', { error: 'WEFT_ERR_TLS_REQUIRED' })).toBeGreaterThanOrEqual(1);
+        annotateServerPod('config.weft.dev/inbound-mode', 'strict');
+        expect(await untilPlaintextAnswers('403')).toMatch(/^403 /);
       }
       expect(kubeletProbe('app', 'readyz')).toBe('200');
       expect(kubeletProbe('app', 'livez')).toBe('200');
