@@ -115,7 +115,13 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
     secure.on('error', () => secure.destroy());
     const opaque = secure.alpnProtocol === OPAQUE_ALPN && o.onOpaque !== undefined;
     // Counted once verified (refusals are in inbound_tcp_errors_total); bytes are the app's, after decryption.
-    o.metrics.trackConnection(secure, { direction: 'inbound', peer: 'src', tls: 'true', protocol: opaque ? 'opaque' : 'http1' });
+    o.metrics.trackConnection(secure, {
+      direction: 'inbound',
+      peer: 'src',
+      tls: 'true',
+      protocol: opaque ? 'opaque' : 'http1',
+      client_id: clientIds.get(secure) ?? '',
+    });
     if (opaque && o.onOpaque !== undefined) {
       const onOpaque = o.onOpaque;
       readTransportHeader(secure, handshakeTimeoutMs, (err, port) => {

@@ -294,6 +294,8 @@ export type ConnLabels = {
   tls: 'true' | 'false';
   /** Default http1. */
   protocol?: ConnProtocol;
+  /** The verified peer's SPIFFE ID, on inbound mTLS connections (as Linkerd's client_id). */
+  client_id?: string;
 };
 
 type Tracked = { bytesRead: number; bytesWritten: number; once(ev: 'close', f: () => void): unknown };
@@ -313,7 +315,13 @@ class ConnCounters {
   opened = false;
   closed = false;
   constructor(l: ConnLabels) {
-    const labels = { direction: l.direction, peer: l.peer, tls: l.tls, protocol: l.protocol ?? 'http1' };
+    const labels = {
+      direction: l.direction,
+      peer: l.peer,
+      tls: l.tls,
+      protocol: l.protocol ?? 'http1',
+      ...(l.client_id !== undefined ? { client_id: l.client_id } : {}),
+    };
     this.open = new Series(labels);
     this.openNow = new Series(labels);
     this.close = new Series(labels);
@@ -354,7 +362,8 @@ export class ProxyMetrics {
   readonly #order: SeriesOrder = { requests: [], responses: [], latencies: [] };
   readonly #opened: ConnCounters[] = [];
   readonly #closed: ConnCounters[] = [];
-  readonly #conns: (ConnCounters | undefined)[] = [];
+  /** Counters per label set: direction x peer x tls x protocol (an index), then client ID. */
+  readonly #conns = new Map<string, ConnCounters>();
   readonly #targets = new Map<string, TargetMetrics>();
   readonly #byOwner = new WeakMap<object, Map<string, Map<string, Slots>>>();
   readonly #maxTargets: number;
@@ -397,7 +406,7 @@ export class ProxyMetrics {
         type,
         samples: () => counterSamples(order.map(pick)),
         reset: () => {
-          for (const c of this.#conns) if (c !== undefined) pick(c).value = 0;
+          for (const c of this.#conns.values()) pick(c).value = 0;
         },
       });
     this.tcpOpenTotal = conn('tcp_open_total', 'Total count of opened connections.', 'counter', this.#opened, (c) => c.open);
@@ -411,7 +420,7 @@ export class ProxyMetrics {
         type: 'counter',
         samples: () => this.#opened.map((c) => ({ labels: pick(c).labels, value: c.bytes(field) })),
         reset: () => {
-          for (const c of this.#conns) if (c !== undefined) pick(c).value = 0;
+          for (const c of this.#conns.values()) pick(c).value = 0;
         },
       });
     this.tcpReadBytes = bytes('tcp_read_bytes_total', 'Total count of bytes read from peers.', 'bytesRead', (c) => c.read);
@@ -423,7 +432,7 @@ export class ProxyMetrics {
       type: 'histogram',
       samples: (forPromString) => histogramSamples('tcp_connection_duration_ms', this.#closed.map((c) => c.duration), forPromString),
       reset: () => {
-        for (const c of this.#conns) c?.duration.reset();
+        for (const c of this.#conns.values()) c.duration.reset();
       },
     });
     const registers = [registry];
@@ -522,10 +531,11 @@ export class ProxyMetrics {
       (labels.direction === 'inbound' ? 4 : 0) +
       (labels.peer === 'src' ? 2 : 0) +
       (labels.tls === 'true' ? 1 : 0);
-    let c = this.#conns[i];
+    const key = labels.client_id === undefined ? String(i) : `${i}\u0000${labels.client_id}`;
+    let c = this.#conns.get(key);
     if (c === undefined) {
       c = new ConnCounters(labels);
-      this.#conns[i] = c;
+      this.#conns.set(key, c);
     }
     const counters = c;
     if (!counters.opened) {

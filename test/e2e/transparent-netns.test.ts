@@ -396,12 +396,14 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
   });
 
   it('client-first and server-first TCP to a meshed server ride mTLS (by ClusterIP and by pod IP); its proxy counts them', async () => {
-    const before = metricValue(await metrics(server, '127.0.0.1'), 'tcp_open_total', { direction: 'inbound', peer: 'src', tls: 'true' });
+    // Counted with the client's verified identity.
+    const opened = async (): Promise<number> =>
+      metricValue(await metrics(server, '127.0.0.1'), 'tcp_open_total', { direction: 'inbound', peer: 'src', tls: 'true', protocol: 'opaque', client_id: CLIENT_ID });
+    const before = await opened();
     expect(run(client, 'ping', CLUSTER_IP, '6379')).toBe('+PONG');
     expect(run(client, 'ping', cs.b.v4, '6379')).toBe('+PONG');
     expect(run(client, 'banner', CLUSTER_IP, '2526')).toBe('220 server ready|250 HELO weft');
-    const after = metricValue(await metrics(server, '127.0.0.1'), 'tcp_open_total', { direction: 'inbound', peer: 'src', tls: 'true' });
-    expect(after - before).toBe(3);
+    expect((await opened()) - before).toBe(3);
   });
 
   it('permissive mode: plaintext from an unmeshed host to each of two app ports reaches that port', () => {
