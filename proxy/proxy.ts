@@ -17,7 +17,7 @@ import type { ApplyResult } from './config/apply-result.ts';
 
 export type { ApplyResult };
 import { trustDomainOf, type TlsMaterial } from './config/tls-material.ts';
-import { createHttpServer, DEFAULT_LIMITS, responsesDone, type HttpLimits } from './listen/http-limits.ts';
+import { createHttpServer, DEFAULT_LIMITS, missingHost, responsesDone, type HttpLimits } from './listen/http-limits.ts';
 import { createOutboundListener, LISTENER_OPTIONS } from './listen/outbound-listener.ts';
 import { forwardOutboundTcp, type OutboundTcpDeps } from './tcp/outbound-tcp.ts';
 import { joinSockets } from './tcp/tcp-forward.ts';
@@ -189,6 +189,10 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
   );
   outboundHttp.on('request', (req, res) => {
     const start = performance.now();
+    if (missingHost(req)) {
+      sendError(res, new WeftError('WEFT_ERR_BAD_REQUEST', 'an HTTP/1.0 request without Host'));
+      return;
+    }
     if (runtime === undefined) {
       sendError(res, new WeftError('WEFT_ERR_NOT_READY', 'proxy has no config yet'));
       return;
@@ -213,6 +217,10 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     return ex;
   };
   inboundHttp.on('request', (req, res) => {
+    if (missingHost(req)) {
+      sendError(res, new WeftError('WEFT_ERR_BAD_REQUEST', 'an HTTP/1.0 request without Host'));
+      return;
+    }
     if (runtime === undefined) {
       sendError(res, new WeftError('WEFT_ERR_NOT_READY', 'proxy has no config yet'));
       return;

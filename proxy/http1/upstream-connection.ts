@@ -72,8 +72,12 @@ export class UpstreamConnection implements BodySink, BodySource {
     this.socket = socket;
     this.#owner = owner;
     this.#secure = secure;
-    this.#request = new UpstreamRequestWriter(socket, () =>
-      this.#fail(new WeftError('WEFT_ERR_UPSTREAM_RESET', 'the caller went away while sending the request body')),
+    this.#request = new UpstreamRequestWriter(socket, (nothingSent) =>
+      this.#fail(
+        nothingSent
+          ? new WeftError('WEFT_ERR_BAD_REQUEST', 'the request body was refused (or the caller went away) before any of the request was sent')
+          : new WeftError('WEFT_ERR_UPSTREAM_RESET', 'the caller went away while sending the request body'),
+      ),
     );
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onEnd());

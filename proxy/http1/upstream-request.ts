@@ -4,6 +4,15 @@
 // arriving is streamed as it comes, with the caller's Content-Length or
 // chunked as the caller sent it, pausing the caller while the socket is full.
 // One per connection, reused for each of its exchanges.
+//
+// A streamed request's head is held until its first body bytes have been
+// parsed (or its end): a request whose body framing is bad from the start
+// (an invalid first chunk size, an oversized chunk extension) is refused by
+// the caller-side parser before anything of it reaches the upstream. Node's
+// server answers `Expect: 100-continue` itself, so a client waiting for it
+// does send its body. A framing error later in a body can only abort what is
+// in flight (the upstream sees the request cut short, as with a client that
+// went away).
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -12,8 +21,10 @@ const COPY_BODY_LIMIT = 16 * 1024;
 
 export class UpstreamRequestWriter {
   readonly #socket: Socket;
-  readonly #onCallerGone: () => void;
+  readonly #onCallerGone: (nothingSent: boolean) => void;
   #req: IncomingMessage | undefined;
+  /** The head of a streamed request, until its first body bytes (or its end) arrive. */
+  #heldHead: string | undefined;
   #chunked = false;
   #done = true;
   #paused = false;
@@ -21,11 +32,11 @@ export class UpstreamRequestWriter {
   readonly #onData = (chunk: Buffer): void => this.#write(chunk);
   readonly #onEnd = (): void => this.#ended();
   readonly #onClose = (): void => {
-    if (!this.#done) this.#onCallerGone();
+    if (!this.#done) this.#onCallerGone(this.#heldHead !== undefined);
   };
 
-  /** `onCallerGone`: the caller closed before its body was through. */
-  constructor(socket: Socket, onCallerGone: () => void) {
+  /** `onCallerGone`: the caller closed before its body was through (`nothingSent`: before any byte of it went upstream). */
+  constructor(socket: Socket, onCallerGone: (nothingSent: boolean) => void) {
     this.#socket = socket;
     this.#onCallerGone = onCallerGone;
     socket.on('drain', () => this.#drained());
@@ -70,10 +81,7 @@ export class UpstreamRequestWriter {
     this.#paused = false;
     this.#chunked = !declaredLength;
     this.#req = req;
-    socket.write(
-      declaredLength ? `${head}\r\n` : `${head}transfer-encoding: ${req.headers['transfer-encoding'] ?? 'chunked'}\r\n\r\n`,
-      'latin1',
-    );
+    this.#heldHead = declaredLength ? `${head}\r\n` : `${head}transfer-encoding: ${req.headers['transfer-encoding'] ?? 'chunked'}\r\n\r\n`;
     req.on('data', this.#onData);
     req.on('end', this.#onEnd);
     req.on('close', this.#onClose);
@@ -88,6 +96,7 @@ export class UpstreamRequestWriter {
     const req = this.#req;
     if (req === undefined) return;
     this.#req = undefined;
+    this.#heldHead = undefined;
     this.#paused = false;
     req.removeListener('data', this.#onData);
     req.removeListener('end', this.#onEnd);
@@ -95,19 +104,28 @@ export class UpstreamRequestWriter {
     if (!this.#done) req.resume();
   }
 
+  /** Writes the held head, if any (the caller's body has begun well). */
+  #release(): void {
+    const head = this.#heldHead;
+    if (head === undefined) return;
+    this.#heldHead = undefined;
+    this.#socket.write(head, 'latin1');
+  }
+
   #write(chunk: Buffer): void {
     const socket = this.#socket;
     if (socket.destroyed) return;
     let ok: boolean;
+    socket.cork();
+    this.#release();
     if (this.#chunked) {
-      socket.cork();
       socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
       socket.write(chunk);
       ok = socket.write('\r\n', 'latin1');
-      socket.uncork();
     } else {
       ok = socket.write(chunk);
     }
+    socket.uncork();
     if (!ok && !this.#paused) {
       this.#paused = true;
       this.#req?.pause();
@@ -115,7 +133,12 @@ export class UpstreamRequestWriter {
   }
 
   #ended(): void {
-    if (this.#chunked && !this.#socket.destroyed) this.#socket.write('0\r\n\r\n', 'latin1');
+    if (!this.#socket.destroyed) {
+      this.#socket.cork();
+      this.#release();
+      if (this.#chunked) this.#socket.write('0\r\n\r\n', 'latin1');
+      this.#socket.uncork();
+    }
     this.#done = true;
     this.detach();
   }

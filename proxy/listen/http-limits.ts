@@ -77,12 +77,38 @@ export function responsesDone(server: Server, timeoutMs: number): Promise<void> 
   });
 }
 
-/** Answers a request the parser rejected, then closes the connection. */
+/**
+ * Whether `req` lacks the Host it must have: Node's parser requires one of
+ * HTTP/1.1 only. An HTTP/1.0 request without Host is refused (400) unless its
+ * target is absolute-form, whose authority then becomes its Host (old
+ * HTTP/1.0 clients of an explicit proxy send no Host).
+ */
+export function missingHost(req: IncomingMessage): boolean {
+  if (req.headers.host !== undefined) return false;
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#@]+)(?:[/?#]|$)/i.exec(req.url ?? '')?.[1];
+  if (authority === undefined) return true;
+  req.headers.host = authority;
+  return false;
+}
+
+/**
+ * Answers a request the parser rejected, then closes the connection. A
+ * request whose head was accepted but whose body is bad (an invalid chunk
+ * size, an oversized chunk extension) has an exchange in flight: its response
+ * is detached from the connection (what it would write goes nowhere), the 400
+ * is written instead, and the connection's close aborts the exchange, which
+ * never sent anything upstream (upstream-request.ts holds the head until the
+ * body begins well). Once a response has begun, all that can be done is to
+ * close.
+ */
 export function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
+  const inFlight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (!socket.writable || (inFlight !== undefined && inFlight !== null && inFlight.headersSent)) {
     socket.destroy();
     return;
   }
+  if (inFlight !== undefined && inFlight !== null) inFlight.detachSocket(socket as import('node:net').Socket);
+  const inFlightReq = inFlight ?? undefined;
   let reply: string;
   switch (err.code) {
     case 'HPE_HEADER_OVERFLOW':
@@ -97,5 +123,12 @@ export function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void 
     default:
       reply = rawErrorResponse(400, 'Bad Request', 'WEFT_ERR_BAD_REQUEST');
   }
-  socket.end(reply);
+  // Once the reply is out, the exchange in flight (if any) is aborted: its
+  // request closes, which fails it without anything sent upstream.
+  socket.end(reply, () => {
+    if (inFlightReq === undefined) return;
+    // As Node does for a response whose connection closed (it no longer can: detached).
+    inFlightReq.emit('close');
+    if (!inFlightReq.req.destroyed) inFlightReq.req.destroy();
+  });
 }

@@ -2,6 +2,10 @@
 // timeout; the app sees none of them; the proxy keeps serving", hop-by-hop
 // headers stop at the proxy, x-forwarded-for / forwarded are appended, and a
 // WebSocket-style upgrade crosses both proxies (mTLS between them).
+// Also "No request lost", acceptance 6: the bad-framing corpus (invalid chunk
+// size, in the first segment or after the head, CL+TE, duplicate CL, obs-fold,
+// bad characters, an oversized chunk extension, HTTP/1.0 without Host): the
+// app sees nothing of any bad request and the client gets 400.
 //
 // Setup as in proxy-mtls.test.ts: client -> outbound proxy A -> mTLS ->
 // inbound proxy B (permissive, so it also takes plaintext) -> app. Bad inputs
@@ -212,6 +216,41 @@ describe('HTTP hygiene at the proxy edges', () => {
       await expectRejected(`${t.requestLine('GET', '/ctl')}Host: ${t.host}\r\nX-Ctl: a\x01b\r\n`, '', 400);
       await expectRejected(`${t.requestLine('GET', '/nul')}Host: ${t.host}\r\nX-Nul: a\x00b\r\n`, '', 400);
       await expectRejected(`${t.requestLine('GET', '/name')}Host: ${t.host}\r\nX Bad Name: v\r\n`, '', 400);
+    });
+
+    it('400: an invalid chunk size (the app sees nothing of the request, not even its head)', async () => {
+      await expectRejected(`${t.requestLine('POST', '/chunk')}Host: ${t.host}\r\nTransfer-Encoding: chunked\r\n`, 'zz\r\nhello\r\n0\r\n\r\n', 400);
+      await expectRejected(`${t.requestLine('POST', '/chunk')}Host: ${t.host}\r\nTransfer-Encoding: chunked\r\n`, '5 x\r\nhello\r\n0\r\n\r\n', 400);
+      await expectRejected(`${t.requestLine('POST', '/chunk')}Host: ${t.host}\r\nTransfer-Encoding: chunked\r\n`, '-5\r\nhello\r\n0\r\n\r\n', 400);
+    });
+
+    it('400: an invalid chunk size arriving after the head (held until the body begins well): the app sees nothing', async () => {
+      const before = app.seen.length;
+      const socket = net.connect(t.port(), '127.0.0.1');
+      await once(socket, 'connect');
+      let got = '';
+      socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      socket.on('error', () => undefined);
+      socket.write(`${t.requestLine('POST', '/late')}Host: ${t.host}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(app.seen.length).toBe(before);
+      socket.write('zz\r\nhello\r\n');
+      await once(socket, 'close');
+      expect(got).toMatch(/^HTTP\/1\.1 400 /);
+      expect(got).toContain('weft-error: WEFT_ERR_BAD_REQUEST');
+      expect(app.seen.length).toBe(before);
+    });
+
+    it('400: an oversized chunk extension', async () => {
+      await expectRejected(
+        `${t.requestLine('POST', '/ext')}Host: ${t.host}\r\nTransfer-Encoding: chunked\r\n`,
+        `5;${'e'.repeat(20_000)}=1\r\nhello\r\n0\r\n\r\n`,
+        400,
+      );
+    });
+
+    it('400: an HTTP/1.0 request without Host', async () => {
+      await expectRejected(`GET /no-host HTTP/1.0\r\n`, '', 400);
     });
 
     it(`431: a header block larger than maxHeaderBytes (${MAX_HEADER_BYTES})`, async () => {
