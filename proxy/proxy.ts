@@ -145,10 +145,13 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
       metrics.outboundTcpErrors.inc({ error: code });
       warnConnect(code, 'outbound connection failed', { code, reason: err.message, endpoint: `${host}:${port}` });
     },
+    limits.requestBodyIdleMs,
   );
   const inboundPool = new UpstreamPool(
     (socket) => metrics.trackConnection(socket, { direction: 'inbound', peer: 'dst', tls: 'false' }),
     connectTimeoutMs,
+    undefined,
+    limits.requestBodyIdleMs,
   );
 
   function refreshTls(): void {

@@ -68,16 +68,20 @@ export class UpstreamConnection implements BodySink, BodySource {
   #idleTimer: NodeJS.Timeout | undefined;
   #idleMs = 0;
 
-  constructor(socket: Socket, owner: ConnectionOwner, secure: boolean) {
+  constructor(socket: Socket, owner: ConnectionOwner, secure: boolean, bodyIdleMs: number) {
     this.socket = socket;
     this.#owner = owner;
     this.#secure = secure;
-    this.#request = new UpstreamRequestWriter(socket, (nothingSent) =>
-      this.#fail(
-        nothingSent
-          ? new WeftError('WEFT_ERR_BAD_REQUEST', 'the request body was refused (or the caller went away) before any of the request was sent')
-          : new WeftError('WEFT_ERR_UPSTREAM_RESET', 'the caller went away while sending the request body'),
-      ),
+    this.#request = new UpstreamRequestWriter(
+      socket,
+      (nothingSent) =>
+        this.#fail(
+          nothingSent
+            ? new WeftError('WEFT_ERR_BAD_REQUEST', 'the request body was refused (or the caller went away) before any of the request was sent')
+            : new WeftError('WEFT_ERR_UPSTREAM_RESET', 'the caller went away while sending the request body'),
+        ),
+      bodyIdleMs,
+      (err) => this.#fail(err),
     );
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onEnd());

@@ -36,7 +36,10 @@ export class UpstreamOrigin implements ConnectionOwner {
   #closing = false;
 
   /** `onEmpty`: called when the origin holds no connection and nothing waits (its owner may forget it). */
-  constructor(host: string, port: number, secure: boolean, connect: Connector, onEmpty: (origin: UpstreamOrigin) => void) {
+  readonly #bodyIdleMs: number;
+
+  constructor(host: string, port: number, secure: boolean, connect: Connector, onEmpty: (origin: UpstreamOrigin) => void, bodyIdleMs: number) {
+    this.#bodyIdleMs = bodyIdleMs;
     this.host = host;
     this.port = port;
     this.#secure = secure;
@@ -72,7 +75,7 @@ export class UpstreamOrigin implements ConnectionOwner {
         this.#checkEmpty();
         return;
       }
-      const conn = new UpstreamConnection(socket, this, this.#secure);
+      const conn = new UpstreamConnection(socket, this, this.#secure, this.#bodyIdleMs);
       this.#all.add(conn);
       // Aborted while connecting (deadline, caller gone): keep the connection for the next request.
       if (response.pending) conn.send(head, req, bodyless, headRequest, response);

@@ -17,6 +17,7 @@ import { encodeTransportHeader, OPAQUE_ALPN } from '../tcp/transport-header.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
 import { UpstreamOrigin, type Connector } from './upstream-origin.ts';
 import { tlsAgentKey } from './upstream-key.ts';
+import { DEFAULT_BODY_IDLE_MS } from './upstream-request.ts';
 
 export { tlsAgentKey };
 // Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
@@ -71,8 +72,16 @@ export class UpstreamPool {
   readonly #onConnection: ConnectionHook;
   readonly #onConnectError: ConnectErrorHook;
   readonly #connectTimeoutMs: () => number;
+  readonly #bodyIdleMs: number;
 
-  constructor(onConnection: ConnectionHook, connectTimeoutMs: () => number = () => 1_000, onConnectError: ConnectErrorHook = () => {}) {
+  /** `bodyIdleMs`: a caller's request body that sends nothing for this long fails (408; upstream-request.ts). */
+  constructor(
+    onConnection: ConnectionHook,
+    connectTimeoutMs: () => number = () => 1_000,
+    onConnectError: ConnectErrorHook = () => {},
+    bodyIdleMs = DEFAULT_BODY_IDLE_MS,
+  ) {
+    this.#bodyIdleMs = bodyIdleMs;
     this.#onConnection = onConnection;
     this.#onConnectError = onConnectError;
     this.#connectTimeoutMs = connectTimeoutMs;
@@ -89,7 +98,7 @@ export class UpstreamPool {
     }
     let origin = byPort.get(port);
     if (origin === undefined) {
-      origin = new UpstreamOrigin(host, port, false, this.#plainConnect, this.#forgetPlain);
+      origin = new UpstreamOrigin(host, port, false, this.#plainConnect, this.#forgetPlain, this.#bodyIdleMs);
       byPort.set(port, origin);
     }
     return origin;
@@ -99,7 +108,7 @@ export class UpstreamPool {
   tlsOrigin(address: string, port: number, identity: string, key: string = tlsAgentKey(address, port, identity)): UpstreamOrigin {
     let origin = this.#tlsOrigins.get(key);
     if (origin === undefined) {
-      origin = new UpstreamOrigin(address, port, true, this.#connector(identity), keepOrigin);
+      origin = new UpstreamOrigin(address, port, true, this.#connector(identity), keepOrigin, this.#bodyIdleMs);
       this.#tlsOrigins.set(key, origin);
     }
     return origin;

@@ -15,6 +15,10 @@
 // went away).
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { WeftError } from '../../proto/errors.ts';
+
+/** A caller's body that sends nothing for this long (while we are not holding it back) fails with 408. */
+export const DEFAULT_BODY_IDLE_MS = 60_000;
 
 /** A body this small is copied into the head's buffer; a larger one is written next to it (one writev). */
 const COPY_BODY_LIMIT = 16 * 1024;
@@ -34,12 +38,40 @@ export class UpstreamRequestWriter {
   readonly #onClose = (): void => {
     if (!this.#done) this.#onCallerGone(this.#heldHead !== undefined);
   };
+  readonly #bodyIdleMs: number;
+  readonly #onStalled: (err: Error) => void;
+  /** Runs while a streamed body is expected from the caller (not while we paused it). */
+  #idleTimer: NodeJS.Timeout | undefined;
+  readonly #onIdle = (): void => {
+    if (this.#done || this.#paused) return;
+    this.#onStalled(new WeftError('WEFT_ERR_REQUEST_TIMEOUT', `no request body data for ${this.#bodyIdleMs} ms`));
+  };
 
-  /** `onCallerGone`: the caller closed before its body was through (`nothingSent`: before any byte of it went upstream). */
-  constructor(socket: Socket, onCallerGone: (nothingSent: boolean) => void) {
+  /**
+   * `onCallerGone`: the caller closed before its body was through
+   * (`nothingSent`: before any byte of it went upstream); `onStalled`: its
+   * body sent nothing for `bodyIdleMs`.
+   */
+  constructor(socket: Socket, onCallerGone: (nothingSent: boolean) => void, bodyIdleMs: number, onStalled: (err: Error) => void) {
     this.#socket = socket;
     this.#onCallerGone = onCallerGone;
+    this.#bodyIdleMs = bodyIdleMs;
+    this.#onStalled = onStalled;
     socket.on('drain', () => this.#drained());
+  }
+
+  #armIdle(): void {
+    if (this.#idleTimer === undefined) {
+      this.#idleTimer = setTimeout(this.#onIdle, this.#bodyIdleMs);
+      this.#idleTimer.unref();
+    } else {
+      this.#idleTimer.refresh();
+    }
+  }
+
+  #disarmIdle(): void {
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
   }
 
   /** The whole body has been written (or there was none). */
@@ -85,6 +117,7 @@ export class UpstreamRequestWriter {
     req.on('data', this.#onData);
     req.on('end', this.#onEnd);
     req.on('close', this.#onClose);
+    this.#armIdle();
   }
 
   /**
@@ -97,6 +130,7 @@ export class UpstreamRequestWriter {
     if (req === undefined) return;
     this.#req = undefined;
     this.#heldHead = undefined;
+    this.#disarmIdle();
     this.#paused = false;
     req.removeListener('data', this.#onData);
     req.removeListener('end', this.#onEnd);
@@ -129,6 +163,9 @@ export class UpstreamRequestWriter {
     if (!ok && !this.#paused) {
       this.#paused = true;
       this.#req?.pause();
+      this.#disarmIdle();
+    } else if (!this.#paused) {
+      this.#armIdle();
     }
   }
 
@@ -147,6 +184,7 @@ export class UpstreamRequestWriter {
     if (this.#paused) {
       this.#paused = false;
       this.#req?.resume();
+      if (!this.#done) this.#armIdle();
     }
   }
 }

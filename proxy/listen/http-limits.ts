@@ -18,6 +18,8 @@ export interface HttpLimits {
   requestTimeoutMs: number;
   /** Idle keep-alive connection lifetime, ms. */
   keepAliveTimeoutMs: number;
+  /** A request body in flight that sends nothing for this long fails with 408 (the route timeout only starts once the request is complete). */
+  requestBodyIdleMs: number;
 }
 
 export const DEFAULT_LIMITS: HttpLimits = {
@@ -25,6 +27,7 @@ export const DEFAULT_LIMITS: HttpLimits = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 300_000,
   keepAliveTimeoutMs: 65_000,
+  requestBodyIdleMs: 60_000,
 };
 
 export function createHttpServer(limits: HttpLimits): Server {
