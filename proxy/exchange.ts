@@ -48,6 +48,10 @@ export interface Exchange {
   upgraded?: { socket: import('node:stream').Duplex; head: Buffer };
   /** Attempt number, 0 for the first. */
   attempt: number;
+  /** The request body, read whole so that a retry can send it again (retry-stage.ts); absent when streamed. */
+  body?: Buffer;
+  /** Balancer keys of the endpoints this request already failed on: a retry avoids them. */
+  failed?: Set<string>;
 }
 
 /** A stage's downstream: resolves with the upstream response, headers received, body unread. */

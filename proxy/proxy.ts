@@ -10,7 +10,7 @@ import { DEFAULT_OPAQUE_PORTS, PORTS } from '../proto/mesh.ts';
 import { WeftError, rootWeftCode } from '../proto/errors.ts';
 import { validateProxyConfig } from './config/config-validate.ts';
 import { compileConfig, type RuntimeConfig } from './config/config-compile.ts';
-import { createEndpointBalancer } from './routing/endpoint-choice.ts';
+import { createEndpointBalancer, type EndpointBalancerOptions } from './routing/endpoint-choice.ts';
 import { ProxyMetrics } from './metrics/metrics.ts';
 import { UpstreamPool } from './http1/upstream-pool.ts';
 import type { ApplyResult } from './config/apply-result.ts';
@@ -73,6 +73,8 @@ export interface ProxyStartConfig {
   drainTimeoutMs?: number;
   random?: () => number;
   now?: () => number;
+  /** Load-balancer tuning (failure accrual backoffs...); routing/endpoint-choice.ts has the defaults. */
+  balancer?: Omit<EndpointBalancerOptions, 'onEject'>;
   logger?: Logger;
   /**
    * Transparent mode (an injected pod, behind weft-init's iptables rules):
@@ -127,7 +129,14 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
   const now = cfg.now ?? (() => performance.now());
   const limits: HttpLimits = { ...DEFAULT_LIMITS, ...cfg.limits };
   const metrics = new ProxyMetrics();
-  const balancer = createEndpointBalancer();
+  const warnEject = rateLimited((msg, fields) => log.warn(msg, fields));
+  const balancer = createEndpointBalancer({
+    ...cfg.balancer,
+    onEject: (endpoint, failures, backoffMs) => {
+      metrics.endpointEjections.inc({ endpoint });
+      warnEject(endpoint, 'endpoint ejected from load balancing', { endpoint, consecutiveFailures: failures, backoffMs });
+    },
+  });
 
   let runtime: RuntimeConfig | undefined;
   let identity: { certChainPem: string; keyPem: string; trustDomain: string } | undefined;

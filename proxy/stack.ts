@@ -8,6 +8,7 @@ import { retryStage } from './stages/retry-stage.ts';
 import { timeoutStage } from './stages/timeout-stage.ts';
 import { balanceStage } from './stages/balance-stage.ts';
 import { authorizeStage } from './stages/authorize-stage.ts';
+import { appUnavailableStage } from './stages/app-unavailable-stage.ts';
 import { targetStage } from './stages/target-stage.ts';
 
 export interface StackDeps {
@@ -49,7 +50,7 @@ export function outboundStack(deps: StackDeps, forward: Handler): Handler {
   );
 }
 
-/** Inbound (mesh -> app): authorize the client identity, then forward to the app. */
+/** Inbound (mesh -> app): authorize the client identity, then forward to the app; an app that takes no connection is 503 WEFT_ERR_APP_UNAVAILABLE. */
 export function inboundStack(forward: Handler): Handler {
-  return compose([authorizeStage], forward);
+  return compose([authorizeStage, appUnavailableStage], forward);
 }

@@ -11,7 +11,7 @@ import { UpstreamRequestWriter } from './upstream-request.ts';
 import { WeftError, findWeftError } from '../../proto/errors.ts';
 import { parseResponseHead } from './http1-response-head.ts';
 import { ChunkedDecoder, type BodySink } from './http1-chunked-body.ts';
-import { classifyUpstreamError } from './upstream-errors.ts';
+import { classifyUpstreamError, staleConnectionError } from './upstream-errors.ts';
 import type { BodySource, PooledResponse } from './upstream-response.ts';
 
 /** The pool a connection belongs to. */
@@ -95,14 +95,14 @@ export class UpstreamConnection implements BodySink, BodySource {
    * Sends a request and reports its response to `response`. `head` is the
    * request line and headers without the final CRLF (requestHead()).
    */
-  send(head: string, req: IncomingMessage, bodyless: boolean, headRequest: boolean, response: PooledResponse): void {
+  send(head: string, req: IncomingMessage, bodyless: boolean, headRequest: boolean, response: PooledResponse, buffered?: Buffer): void {
     this.#response = response;
     response.attach(this);
     this.#phase = HEAD;
     this.#gotBytes = false;
     this.#headRequest = headRequest;
     this.#discardLeft = -1;
-    this.#request.send(head, req, bodyless);
+    this.#request.send(head, req, bodyless, buffered);
   }
 
   /** Whether the connection can take an exchange now (idle and open). */
@@ -309,7 +309,7 @@ export class UpstreamConnection implements BodySink, BodySource {
         } else if (this.#gotBytes) {
           this.#fail(new WeftError('WEFT_ERR_UPSTREAM_RESET', 'upstream closed the connection after an interim response'));
         } else if (this.#served > 0) {
-          this.#fail(new WeftError('WEFT_ERR_UPSTREAM_CONNECT', 'pooled connection was closed by the peer'));
+          this.#fail(staleConnectionError());
         } else {
           this.#fail(new WeftError('WEFT_ERR_UPSTREAM_RESET', 'upstream closed the connection without responding'));
         }

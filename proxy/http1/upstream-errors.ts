@@ -32,6 +32,26 @@ const TLS_VERIFY_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
+/** Connect-class errors of a pooled connection closed under a request: it may have reached the upstream. */
+const mayHaveArrived = new WeakSet<WeftError>();
+
+/**
+ * Whether a WEFT_ERR_UPSTREAM_CONNECT came from a pooled connection the peer
+ * closed as the request went out (the keep-alive race): the peer may have
+ * read the request, so only an idempotent one is retried. Every other connect
+ * failure means nothing was sent.
+ */
+export function requestMayHaveArrived(err: WeftError): boolean {
+  return mayHaveArrived.has(err);
+}
+
+/** WEFT_ERR_UPSTREAM_CONNECT for a pooled connection the peer closed under a request (requestMayHaveArrived). */
+export function staleConnectionError(cause?: unknown): WeftError {
+  const stale = new WeftError('WEFT_ERR_UPSTREAM_CONNECT', 'pooled connection was closed by the peer', cause === undefined ? undefined : { cause });
+  mayHaveArrived.add(stale);
+  return stale;
+}
+
 /** Maps an upstream error to a typed error. */
 export function classifyUpstreamError(err: unknown, connected: boolean, reused: boolean, secure: boolean): WeftError {
   const weft = findWeftError(err);
@@ -46,9 +66,10 @@ export function classifyUpstreamError(err: unknown, connected: boolean, reused: 
     return new WeftError('WEFT_ERR_UPSTREAM_CONNECT', `cannot connect upstream: ${code || String(err)}`, { cause: err });
   }
   if (reused && (code === 'ECONNRESET' || code === 'EPIPE')) {
-    // A pooled connection the peer had already closed: the request never
-    // reached it, so this is safe to retry like a connect failure.
-    return new WeftError('WEFT_ERR_UPSTREAM_CONNECT', 'pooled connection was closed by the peer', { cause: err });
+    // A pooled connection the peer closed: usually it had closed it before
+    // the request arrived (retry like a connect failure), but it may have
+    // read the request first (see requestMayHaveArrived).
+    return staleConnectionError(err);
   }
   return new WeftError('WEFT_ERR_UPSTREAM_RESET', `upstream failed: ${code || String(err)}`, { cause: err });
 }

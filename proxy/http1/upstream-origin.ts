@@ -18,6 +18,7 @@ interface Waiting {
   head: string;
   req: IncomingMessage;
   bodyless: boolean;
+  buffered: Buffer | undefined;
   headRequest: boolean;
   response: PooledResponse;
 }
@@ -53,19 +54,20 @@ export class UpstreamOrigin implements ConnectionOwner {
   }
 
   /** Sends a request on an idle connection, a new one, or the next one to come free. */
-  request(head: string, req: IncomingMessage, bodyless: boolean, headRequest: boolean, response: PooledResponse): void {
+  /** `buffered`: the request body, already read (retries replay it), sent instead of reading `req`. */
+  request(head: string, req: IncomingMessage, bodyless: boolean, headRequest: boolean, response: PooledResponse, buffered?: Buffer): void {
     let conn = this.#idle.pop();
     while (conn !== undefined && !conn.usable) conn = this.#idle.pop();
     if (conn !== undefined) {
-      conn.send(head, req, bodyless, headRequest, response);
+      conn.send(head, req, bodyless, headRequest, response, buffered);
     } else if (this.size < MAX_CONNECTIONS) {
-      this.#open(head, req, bodyless, headRequest, response);
+      this.#open(head, req, bodyless, headRequest, response, buffered);
     } else {
-      this.#waiting.push({ head, req, bodyless, headRequest, response });
+      this.#waiting.push({ head, req, bodyless, headRequest, response, buffered });
     }
   }
 
-  #open(head: string, req: IncomingMessage, bodyless: boolean, headRequest: boolean, response: PooledResponse): void {
+  #open(head: string, req: IncomingMessage, bodyless: boolean, headRequest: boolean, response: PooledResponse, buffered: Buffer | undefined): void {
     this.#connecting++;
     this.#connect(this.host, this.port, (err, socket) => {
       this.#connecting--;
@@ -78,7 +80,7 @@ export class UpstreamOrigin implements ConnectionOwner {
       const conn = new UpstreamConnection(socket, this, this.#secure, this.#bodyIdleMs);
       this.#all.add(conn);
       // Aborted while connecting (deadline, caller gone): keep the connection for the next request.
-      if (response.pending) conn.send(head, req, bodyless, headRequest, response);
+      if (response.pending) conn.send(head, req, bodyless, headRequest, response, buffered);
       else this.release(conn);
     });
   }
@@ -90,7 +92,7 @@ export class UpstreamOrigin implements ConnectionOwner {
     }
     for (let w = this.#waiting.shift(); w !== undefined; w = this.#waiting.shift()) {
       if (w.response.pending) {
-        conn.send(w.head, w.req, w.bodyless, w.headRequest, w.response);
+        conn.send(w.head, w.req, w.bodyless, w.headRequest, w.response, w.buffered);
         return;
       }
     }
@@ -128,7 +130,7 @@ export class UpstreamOrigin implements ConnectionOwner {
   #openForWaiting(): void {
     while (!this.#closing && this.#waiting.length > 0 && this.size < MAX_CONNECTIONS) {
       const w = this.#waiting.shift()!;
-      if (w.response.pending) this.#open(w.head, w.req, w.bodyless, w.headRequest, w.response);
+      if (w.response.pending) this.#open(w.head, w.req, w.bodyless, w.headRequest, w.response, w.buffered);
     }
   }
 

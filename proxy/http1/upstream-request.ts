@@ -79,8 +79,12 @@ export class UpstreamRequestWriter {
     return this.#done;
   }
 
-  /** Writes `head` (request line and headers, without the final CRLF) and the body of `req`. */
-  send(head: string, req: IncomingMessage, bodyless: boolean): void {
+  /**
+   * Writes `head` (request line and headers, without the final CRLF) and the
+   * body of `req`, or `buffered` (a body read already, which a retry sends
+   * again) in its place.
+   */
+  send(head: string, req: IncomingMessage, bodyless: boolean, buffered?: Buffer): void {
     const socket = this.#socket;
     if (bodyless) {
       this.#done = true;
@@ -88,10 +92,10 @@ export class UpstreamRequestWriter {
       return;
     }
     const declaredLength = req.headers['content-length'] !== undefined;
-    if (req.complete && req.readableFlowing !== true) {
+    if (buffered !== undefined || (req.complete && req.readableFlowing !== true)) {
       // Everything is here: head and body in one write, with its length.
       this.#done = true;
-      const body = req.read() as Buffer | null;
+      const body = buffered ?? (req.read() as Buffer | null);
       const n = body === null ? 0 : body.length;
       const h = declaredLength ? `${head}\r\n` : `${head}content-length: ${n}\r\n\r\n`;
       if (body === null || n === 0) {

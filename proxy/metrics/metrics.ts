@@ -358,6 +358,7 @@ export class ProxyMetrics {
   readonly inboundTcpErrors: CounterClass<'error'>;
   /** Outbound connection attempts that failed (refused, timed out, peer identity refused): error = a Weft code. */
   readonly outboundTcpErrors: CounterClass<'error'>;
+  readonly endpointEjections: CounterClass<'endpoint'>;
   readonly configVersion: GaugeClass<string>;
   readonly #order: SeriesOrder = { requests: [], responses: [], latencies: [] };
   readonly #opened: ConnCounters[] = [];
@@ -462,6 +463,12 @@ export class ProxyMetrics {
       name: 'outbound_tcp_errors_total',
       help: 'Total count of outbound connection attempts that failed, by error (the most specific Weft code).',
       labelNames: ['error'],
+      registers,
+    });
+    this.endpointEjections = new Counter({
+      name: 'outbound_endpoint_ejections_total',
+      help: 'Total count of endpoints ejected from load balancing after consecutive failures (and failed probes after), by endpoint address:port.',
+      labelNames: ['endpoint'],
       registers,
     });
     this.configVersion = new Gauge({

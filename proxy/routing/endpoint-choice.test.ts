@@ -134,7 +134,7 @@ describe('peak EWMA', () => {
   it('a new endpoint starts at defaultRttMs', () => {
     const lb = createEndpointBalancer({ defaultRttMs: 42 });
     lb.start('a:1', 1000);
-    expect(lb.peek('a:1')).toEqual({ ewma: 42, stamp: 1000, pending: 1 });
+    expect(lb.peek('a:1')).toMatchObject({ ewma: 42, stamp: 1000, pending: 1, failures: 0, outUntil: 0 });
   });
 
   it('an RTT above the estimate replaces it at once', () => {
@@ -248,5 +248,116 @@ describe('pending accounting and prune', () => {
   it('rejects nonsensical options', () => {
     expect(() => createEndpointBalancer({ decayMs: 0 })).toThrow(RangeError);
     expect(() => createEndpointBalancer({ defaultRttMs: -1 })).toThrow(RangeError);
+  });
+});
+
+describe('failure accrual', () => {
+  const fail = (lb: EndpointBalancer, key: string, now: number): void => {
+    lb.start(key, now);
+    lb.end(key, now, 0, false);
+  };
+  const succeed = (lb: EndpointBalancer, key: string, now: number, rtt = 5): void => {
+    lb.start(key, now);
+    lb.end(key, now + rtt, rtt, true);
+  };
+
+  it('a failing endpoint loses to a healthy one, however busy and slow the healthy one is', () => {
+    const lb = createEndpointBalancer();
+    // Healthy but slow (1.5 s) and busy (10 in flight).
+    lb.start('ok:1', 0);
+    lb.end('ok:1', 1500, 1500, true);
+    for (let i = 0; i < 10; i++) lb.start('ok:1', 1500);
+    fail(lb, 'dead:1', 1500); // refused at once
+    expect(lb.cost('dead:1', 1600)).toBeLessThan(lb.cost('ok:1', 1600));
+    const random = mulberry32(3);
+    for (let i = 0; i < 100; i++) expect(lb.pick(['dead:1', 'ok:1'], random, 1600)).toBe('ok:1');
+  });
+
+  it('with three endpoints, one dead: after its first failure it is picked only to probe it, once per backoff', () => {
+    const lb = createEndpointBalancer();
+    const keys = ['a:1', 'b:1', 'dead:1'];
+    const random = mulberry32(5);
+    const deadPicks: number[] = [];
+    for (let now = 0; now < 5000; now += 10) {
+      const key = lb.pick(keys, random, now)!;
+      if (key === 'dead:1') {
+        deadPicks.push(now);
+        fail(lb, key, now);
+      } else {
+        // Slowed to 1.5 s each: never ends within the run, so they stay busy.
+        lb.start(key, now);
+      }
+    }
+    // The first pick, then one probe as each backoff (250, 500, 1000, 2000 ms) runs out.
+    expect(deadPicks).toHaveLength(5);
+    const gaps = deadPicks.slice(1).map((t, i) => t - (deadPicks[i] as number));
+    expect(gaps.map((g, i) => g >= 250 * 2 ** i && g < 250 * 2 ** i + 100)).toEqual([true, true, true, true]);
+    expect(lb.ejected('dead:1', deadPicks.at(-1) as number)).toBe(true);
+  });
+
+  it('each failure puts it out for a doubling backoff; from the 5th it is ejected; then probed: a success takes it back', () => {
+    const ejections: Array<[string, number, number]> = [];
+    const lb = createEndpointBalancer({ backoffBaseMs: 100, backoffMaxMs: 1000, onEject: (k, f, b) => ejections.push([k, f, b]) });
+    const keys = ['a:1', 'dead:1'];
+    const random = mulberry32(9);
+    let now = 0;
+    // Failures 1..4: demoted (out for 100, 200, 400, 800 ms), not ejected.
+    for (const backoff of [100, 200, 400, 800]) {
+      fail(lb, 'dead:1', now);
+      expect(lb.peek('dead:1')?.outUntil).toBe(now + backoff);
+      expect(lb.ejected('dead:1', now)).toBe(false);
+      for (let i = 0; i < 20; i++) expect(lb.pick(keys, random, now + backoff - 1)).toBe('a:1');
+      // A late failure of a request that was in flight changes nothing.
+      fail(lb, 'dead:1', now + 1);
+      expect(lb.peek('dead:1')?.failures).toBe(backoff === 100 ? 1 : backoff === 200 ? 2 : backoff === 400 ? 3 : 4);
+      now += backoff;
+    }
+    // The 5th: ejected for 1600 -> capped at 1000, and told.
+    fail(lb, 'dead:1', now);
+    expect(lb.ejected('dead:1', now)).toBe(true);
+    expect(ejections).toEqual([['dead:1', 5, 1000]]);
+    // Ejected: not picked even as the only other choice is busy and slow.
+    for (let i = 0; i < 10; i++) lb.start('a:1', now);
+    for (let i = 0; i < 20; i++) expect(lb.pick(keys, random, now + 999)).toBe('a:1');
+    // Probed when the backoff has passed: its estimate is reset, it competes (and wins against the busy one).
+    expect(lb.ejected('dead:1', now + 1000)).toBe(false);
+    expect(lb.peek('dead:1')).toMatchObject({ outUntil: 0, ewma: 30 });
+    expect(lb.pick(keys, random, now + 1000)).toBe('dead:1');
+    // A failed probe: ejected again at once.
+    now += 1000;
+    fail(lb, 'dead:1', now);
+    expect(lb.ejected('dead:1', now)).toBe(true);
+    expect(ejections).toHaveLength(2);
+    // It recovers: the next probe succeeds and takes it back with nothing held against it.
+    now += 1000;
+    succeed(lb, 'dead:1', now);
+    expect(lb.peek('dead:1')).toMatchObject({ failures: 0, outUntil: 0 });
+    fail(lb, 'dead:1', now);
+    expect(lb.peek('dead:1')?.outUntil).toBe(now + 100);
+  });
+
+  it('when every candidate is ejected, ejection is ignored (a request still goes somewhere)', () => {
+    const lb = createEndpointBalancer({ backoffBaseMs: 1 });
+    for (const k of ['a:1', 'b:1']) for (let i = 0; i < 5; i++) fail(lb, k, i * 100);
+    expect(lb.ejected('a:1', 401)).toBe(true);
+    expect(lb.pick(['a:1', 'b:1'], mulberry32(1), 401)).toBeDefined();
+  });
+
+  it('avoids the endpoints a request already failed on, unless nothing else is left', () => {
+    const lb = createEndpointBalancer();
+    const random = mulberry32(2);
+    for (let i = 0; i < 100; i++) expect(lb.pick(['a:1', 'b:1', 'c:1'], random, 0, new Set(['a:1']))).not.toBe('a:1');
+    expect(lb.pick(['a:1', 'b:1'], random, 0, new Set(['a:1']))).toBe('b:1');
+    expect(lb.pick(['a:1'], random, 0, new Set(['a:1']))).toBe('a:1');
+    expect(lb.pick(['a:1', 'b:1'], random, 0, new Set(['a:1', 'b:1']))).toBeDefined();
+  });
+
+  it('prune forgets ejected endpoints too (the fast path comes back)', () => {
+    const lb = createEndpointBalancer({ backoffBaseMs: 1 });
+    for (let i = 0; i < 5; i++) fail(lb, 'dead:1', i * 100);
+    lb.prune(['a:1']);
+    expect(lb.peek('dead:1')).toBeUndefined();
+    // No state for the pruned key: a pick over others must not consult it.
+    expect(lb.pick(['a:1', 'b:1'], mulberry32(4), 1)).toBeDefined();
   });
 });

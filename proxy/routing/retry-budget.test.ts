@@ -146,13 +146,24 @@ describe('isRetryable', () => {
     expect(isRetryable({ ...base, method, failure: 'status503' })).toBe(true);
   });
 
-  it.each(['POST', 'PATCH', 'CONNECT', 'PROPFIND', 'get'])('%s is never retried', (method) => {
-    expect(isRetryable({ ...base, method })).toBe(false);
+  it.each(['POST', 'PATCH', 'PROPFIND', 'get'])('%s is retried only when nothing reached the app', (method) => {
+    expect(isRetryable({ ...base, method, failure: 'connect' })).toBe(true);
+    expect(isRetryable({ ...base, method, failure: 'appUnavailable' })).toBe(true);
+    expect(isRetryable({ ...base, method, failure: 'stale' })).toBe(false);
     expect(isRetryable({ ...base, method, failure: 'status503' })).toBe(false);
+    expect(isRetryable({ ...base, method, failure: 'other' })).toBe(false);
   });
 
-  it('only connect failures and 503s are retried', () => {
+  it('CONNECT is never retried', () => {
+    for (const failure of ['connect', 'appUnavailable', 'stale', 'status503', 'other'] as const) {
+      expect(isRetryable({ ...base, method: 'CONNECT', failure })).toBe(false);
+    }
+  });
+
+  it('only failures before the app, and 503s of idempotent requests, are retried', () => {
     expect(isRetryable({ ...base, failure: 'connect' })).toBe(true);
+    expect(isRetryable({ ...base, failure: 'appUnavailable' })).toBe(true);
+    expect(isRetryable({ ...base, failure: 'stale' })).toBe(true);
     expect(isRetryable({ ...base, failure: 'status503' })).toBe(true);
     expect(isRetryable({ ...base, failure: 'other' })).toBe(false);
   });
@@ -166,5 +177,6 @@ describe('isRetryable', () => {
 
   it('a body that cannot be replayed is not retried', () => {
     expect(isRetryable({ ...base, method: 'PUT', bodyReplayable: false })).toBe(false);
+    expect(isRetryable({ ...base, method: 'POST', failure: 'appUnavailable', bodyReplayable: false })).toBe(false);
   });
 });

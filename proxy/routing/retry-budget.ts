@@ -110,7 +110,19 @@ function invalid(message: string): WeftError {
   return new WeftError('WEFT_ERR_CONFIG_INVALID', message);
 }
 
-export type RetryFailure = 'connect' | 'status503' | 'other';
+/**
+ * What went wrong with an attempt:
+ *   - connect: no connection to the endpoint (refused, reset or timed out
+ *     before any byte of the request was written): nothing reached it;
+ *   - appUnavailable: the endpoint's proxy could not reach its app (503 with
+ *     weft-error WEFT_ERR_APP_UNAVAILABLE): nothing reached the app;
+ *   - stale: a pooled connection closed as the request went out (the
+ *     keep-alive race): the request may have reached the app;
+ *   - status503: the app answered 503;
+ *   - other: anything else (a reset mid-request, a timeout, another status):
+ *     the app may have acted on the request.
+ */
+export type RetryFailure = 'connect' | 'appUnavailable' | 'stale' | 'status503' | 'other';
 
 export interface RetryCheck {
   /** Request method (RFC 9110: case-sensitive; "get" is not GET). */
@@ -125,19 +137,27 @@ export interface RetryCheck {
   readonly bodyReplayable: boolean;
 }
 
-/** Idempotent methods (RFC 9110 §9.2.2). POST, PATCH and CONNECT are never retried. */
+/** Idempotent methods (RFC 9110 §9.2.2). POST and PATCH are retried only when nothing reached the app. */
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /**
- * Whether a failed attempt may be retried (the budget is checked separately):
- * an idempotent method, a connection failure or a 503, a body that can be
- * replayed, and retries left under maxRetries.
+ * Whether a failed attempt may be retried (the budget is checked separately),
+ * always with a body that can be sent again and retries left under
+ * maxRetries:
+ *   - any method when nothing reached the app (connect, appUnavailable);
+ *   - an idempotent method after the app's own 503 or a stale connection;
+ *   - never after anything else: the app may have acted on it.
  */
 export function isRetryable(c: RetryCheck): boolean {
-  return (
-    (c.failure === 'connect' || c.failure === 'status503') &&
-    c.bodyReplayable &&
-    c.attempt < c.maxRetries &&
-    IDEMPOTENT.has(c.method)
-  );
+  if (!c.bodyReplayable || c.attempt >= c.maxRetries) return false;
+  switch (c.failure) {
+    case 'connect':
+    case 'appUnavailable':
+      return c.method !== 'CONNECT';
+    case 'stale':
+    case 'status503':
+      return IDEMPOTENT.has(c.method);
+    case 'other':
+      return false;
+  }
 }

@@ -1,6 +1,10 @@
 // Outbound stage 6: the endpoint of the chosen backend, by power of two
-// choices over peak-EWMA latency. Each attempt picks again, so a retry
-// usually lands on another endpoint. No endpoints: WEFT_ERR_NO_ENDPOINTS (503).
+// choices over peak-EWMA latency, skipping ejected endpoints (failure
+// accrual: routing/endpoint-choice.ts). Each attempt picks again, avoiding
+// the endpoints this request already failed on when another exists, so a
+// retry never lands on the endpoint that just failed. A 5xx, a connection
+// failure or a timeout counts as a failure of the endpoint. No endpoints:
+// WEFT_ERR_NO_ENDPOINTS (503).
 // A pinned endpoint (a call by pod IP) is used as is.
 import { WeftError } from '../../proto/errors.ts';
 import type { EndpointBalancer } from '../routing/endpoint-choice.ts';
@@ -20,7 +24,7 @@ export function balanceStage(balancer: EndpointBalancer, random: () => number, n
       throw new WeftError('WEFT_ERR_NO_ROUTE', `${backend.service.id} exposes no port ${port}`);
     }
     const t0 = now();
-    const key = balancer.pick(set.keys, random, t0);
+    const key = balancer.pick(set.keys, random, t0, ex.failed);
     const endpoint = key === undefined ? undefined : set.byKey.get(key);
     if (key === undefined || endpoint === undefined) {
       throw new WeftError('WEFT_ERR_NO_ENDPOINTS', `${backend.service.id} has no endpoints`);
@@ -30,11 +34,14 @@ export function balanceStage(balancer: EndpointBalancer, random: () => number, n
     try {
       const res = await next(ex);
       const t1 = now();
-      balancer.end(key, t1, t1 - t0, (res.statusCode ?? 500) < 500);
+      const ok = (res.statusCode ?? 500) < 500;
+      balancer.end(key, t1, t1 - t0, ok);
+      if (!ok) (ex.failed ??= new Set()).add(key);
       return res;
     } catch (err) {
       const t1 = now();
       balancer.end(key, t1, t1 - t0, false);
+      (ex.failed ??= new Set()).add(key);
       throw err;
     }
   };

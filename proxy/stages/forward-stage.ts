@@ -111,7 +111,7 @@ export function forwardStage({ pool, appAddress }: ForwardOptions): Handler {
     return new Promise<UpstreamResponse>((resolve, reject) => {
       // The response registers itself as the deadline's and the caller's abort target.
       const response = new PooledResponse(resolve, reject, deadline, ex.res);
-      origin.request(head, ex.req, ex.bodyless, method === 'HEAD', response);
+      origin.request(head, ex.req, ex.bodyless, method === 'HEAD', response, ex.body);
     });
   };
 }
