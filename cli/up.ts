@@ -177,6 +177,8 @@ export async function up(o: UpOptions): Promise<LocalMesh> {
         '--admin-addr', `${pod.ip}:${PORTS.proxyAdmin}`,
         '--app-address', pod.ip,
         '--log-level', logLevel,
+        // The whole local mesh stops at once on Ctrl-C: no caller is left to drain for.
+        '--shutdown-grace-ms', '0',
       ],
       env: { ...process.env, PATH: path },
       cwd: dir,

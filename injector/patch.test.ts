@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { findWeftError } from '../proto/errors.ts';
 import { applyPatch, type JsonPatchOp } from './json-patch.ts';
-import { injectionPatch, type InjectOptions, type NamespaceMeta } from './patch.ts';
+import { injectionPatch, shutdownTimings, type InjectOptions, type NamespaceMeta } from './patch.ts';
 import { PROXY_NODE_FLAGS } from '../proto/entry-points.ts';
 
 const OPTS: InjectOptions = { proxyImage: 'img:1', proxyVersion: '1.2.3' };
@@ -142,6 +142,37 @@ describe('injectionPatch', () => {
   it('validates opaque-ports without using it', () => {
     expect(codeOf(() => injectionPatch(pod({ annotations: { 'config.weft.dev/opaque-ports': 'mysql' } }), ENABLED, OPTS))).toBe(
       'WEFT_ERR_INJECT_ANNOTATION_INVALID',
+    );
+  });
+});
+
+describe('shutdownTimings', () => {
+  it('fits the proxy grace and drain within the pod termination grace period', () => {
+    expect(shutdownTimings(30)).toEqual({ graceMs: 5_000, drainMs: 24_000 });
+    expect(shutdownTimings(8)).toEqual({ graceMs: 2_000, drainMs: 5_000 });
+    expect(shutdownTimings(0)).toEqual({ graceMs: 0, drainMs: 0 });
+    for (let s = 0; s < 120; s++) {
+      const t = shutdownTimings(s);
+      // Never beyond the kubelet's SIGKILL, a second kept in hand once there is room for it.
+      expect(t.graceMs + t.drainMs).toBeLessThanOrEqual(s * 1000);
+      if (s >= 2) expect(t.graceMs + t.drainMs).toBe(s * 1000 - 1000);
+      expect(t.graceMs).toBeLessThanOrEqual(5_000);
+    }
+  });
+
+  it('the injected proxy gets them from the pod spec', () => {
+    const pod = { metadata: { name: 'p', namespace: 'demo' }, spec: { terminationGracePeriodSeconds: 8, containers: [{ name: 'app', image: 'app' }] } };
+    const r = injectionPatch(pod, { name: 'demo', annotations: { 'weft.dev/inject': 'enabled' } }, { proxyImage: 'weft:test', proxyVersion: 't' });
+    const patched = applyPatch(pod, r.patch) as { spec: { containers: Array<{ name: string; env?: Array<{ name: string; value?: string }> }> } };
+    const env = new Map((patched.spec.containers.find((c) => c.name === 'weft-proxy')?.env ?? []).map((e) => [e.name, e.value]));
+    expect(env.get('WEFT_SHUTDOWN_GRACE_MS')).toBe('2000');
+    expect(env.get('WEFT_DRAIN_TIMEOUT_MS')).toBe('5000');
+  });
+
+  it('a terminationGracePeriodSeconds that is not a whole number >= 0 is a bad pod', () => {
+    const pod = { spec: { terminationGracePeriodSeconds: 'soon', containers: [{ name: 'app', image: 'app' }] } };
+    expect(() => injectionPatch(pod, { name: 'demo', annotations: { 'weft.dev/inject': 'enabled' } }, { proxyImage: 'weft:test', proxyVersion: 't' })).toThrow(
+      expect.objectContaining({ code: 'WEFT_ERR_INJECT_POD_INVALID' }),
     );
   });
 });

@@ -131,6 +131,8 @@ interface PodView {
   initContainers: Record<string, unknown>[] | undefined;
   volumes: Record<string, unknown>[] | undefined;
   hostNetwork: boolean;
+  /** spec.terminationGracePeriodSeconds (Kubernetes' default 30). */
+  terminationGraceSeconds: number;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -171,6 +173,8 @@ function readPod(pod: unknown): PodView {
   if (containers === undefined || containers.length === 0) throw invalid('spec.containers is empty');
   const hostNetwork = spec.hostNetwork ?? false;
   if (typeof hostNetwork !== 'boolean') throw invalid('spec.hostNetwork is not a boolean');
+  const grace = spec.terminationGracePeriodSeconds ?? 30;
+  if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0) throw invalid('spec.terminationGracePeriodSeconds is not a whole number >= 0');
   return {
     metadata: meta,
     labels: stringMap(meta?.labels, 'metadata.labels') ?? {},
@@ -179,6 +183,7 @@ function readPod(pod: unknown): PodView {
     initContainers: objectArray(spec.initContainers, 'spec.initContainers'),
     volumes: objectArray(spec.volumes, 'spec.volumes'),
     hostNetwork,
+    terminationGraceSeconds: grace,
   };
 }
 
@@ -194,6 +199,20 @@ interface ProxySettings {
   opaquePorts?: string;
   logLevel: LogLevel;
   resources: ProxyResources;
+  /** The proxy's shutdown (shutdownTimings): still accepting for graceMs after SIGTERM, then draining for drainMs. */
+  shutdown: { graceMs: number; drainMs: number };
+}
+
+/**
+ * The proxy's shutdown timings within the pod's termination grace period:
+ * still accepting (not ready) for a quarter of it, at most 5 s, so that
+ * callers' configs drop the pod first; then draining in-flight requests for
+ * what is left but 1 s, before the kubelet's SIGKILL.
+ */
+export function shutdownTimings(terminationGraceSeconds: number): { graceMs: number; drainMs: number } {
+  const total = terminationGraceSeconds * 1000;
+  const graceMs = Math.min(5_000, Math.floor(total / 4));
+  return { graceMs, drainMs: Math.max(0, total - graceMs - 1_000) };
 }
 
 /**
@@ -383,6 +402,9 @@ function proxyContainer(r: Resolved, s: ProxySettings): JsonValue {
       { name: 'WEFT_LOG_LEVEL', value: s.logLevel },
       // Behind weft-init's iptables rules: route by original destination, detect protocols.
       { name: 'WEFT_TRANSPARENT', value: 'true' },
+      // On SIGTERM (with the app's): not ready, still accepting, then drain; within terminationGracePeriodSeconds.
+      { name: 'WEFT_SHUTDOWN_GRACE_MS', value: String(s.shutdown.graceMs) },
+      { name: 'WEFT_DRAIN_TIMEOUT_MS', value: String(s.shutdown.drainMs) },
       ...(s.opaquePorts !== undefined ? [{ name: 'WEFT_OPAQUE_PORTS', value: s.opaquePorts }] : []),
     ],
     ports: [
@@ -560,6 +582,7 @@ export function injectionPatch(pod: unknown, namespace: NamespaceMeta, opts: Inj
     skipOutboundPorts: [],
     logLevel: opts.defaultLogLevel ?? 'info',
     resources: { ...opts.defaultResources },
+    shutdown: shutdownTimings(view.terminationGraceSeconds),
   };
   readConfig(namespace.annotations ?? {}, settings, false, warnings, `namespace ${namespace.name}`);
   readConfig(annotations, settings, true, warnings, 'pod');

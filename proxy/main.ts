@@ -23,6 +23,9 @@ const { values } = parseArgs({
     'admin-addr': { type: 'string', default: process.env.WEFT_ADMIN_ADDR ?? '0.0.0.0:4191' },
     'app-address': { type: 'string', default: process.env.WEFT_APP_ADDRESS ?? '127.0.0.1' },
     'enable-shutdown': { type: 'boolean', default: process.env.WEFT_ENABLE_SHUTDOWN === 'true' },
+    // On SIGTERM: not ready at once, still accepting for the grace, then drain in-flight requests.
+    'shutdown-grace-ms': { type: 'string', default: process.env.WEFT_SHUTDOWN_GRACE_MS ?? '5000' },
+    'drain-timeout-ms': { type: 'string', default: process.env.WEFT_DRAIN_TIMEOUT_MS ?? '20000' },
     'log-level': { type: 'string', default: process.env.WEFT_LOG_LEVEL ?? 'info' },
     // Behind weft-init's iptables rules (the injector sets WEFT_TRANSPARENT=true).
     transparent: { type: 'boolean', default: process.env.WEFT_TRANSPARENT === 'true' },
@@ -68,7 +71,16 @@ if (cpAddress !== undefined) {
 }
 let opaquePorts: number[] | undefined;
 let appProbes: Map<string, AppProbe> | undefined;
+const millis = (flag: string, value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${flag} ${JSON.stringify(value)}: expected a whole number of milliseconds`);
+  return n;
+};
+let shutdownGraceMs = 0;
+let drainTimeoutMs = 0;
 try {
+  shutdownGraceMs = millis('shutdown-grace-ms', values['shutdown-grace-ms']);
+  drainTimeoutMs = millis('drain-timeout-ms', values['drain-timeout-ms']);
   opaquePorts = values['opaque-ports'] === undefined ? undefined : parsePortList(values['opaque-ports']);
   const probesJson = process.env[APP_PROBES_ENV];
   appProbes = probesJson === undefined || probesJson === '' ? undefined : parseAppProbes(probesJson);
@@ -88,6 +100,8 @@ const proxy = await start({
     ? { identity: { certChainPem: readFileSync(values.cert, 'utf8'), keyPem: readFileSync(values.key, 'utf8') } }
     : {}),
   enableShutdown: values['enable-shutdown'],
+  shutdownGraceMs,
+  drainTimeoutMs,
   transparent: values.transparent,
   ...(opaquePorts !== undefined ? { opaquePorts } : {}),
   ...(appProbes !== undefined ? { appProbes } : {}),

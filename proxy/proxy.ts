@@ -71,6 +71,12 @@ export interface ProxyStartConfig {
   enableShutdown?: boolean;
   /** How long close() waits for in-flight requests, ms. */
   drainTimeoutMs?: number;
+  /**
+   * How long close() keeps accepting after it starts (with /ready 503 and
+   * `connection: close` on responses), so that callers' configs drop this
+   * endpoint before its listeners close. Default 0; main.ts (the process) 5000.
+   */
+  shutdownGraceMs?: number;
   random?: () => number;
   now?: () => number;
   /** Load-balancer tuning (failure accrual backoffs...); routing/endpoint-choice.ts has the defaults. */
@@ -343,10 +349,19 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
       refreshTls();
     },
     current: () => runtime?.config,
-    ready: () => runtime !== undefined && inboundListener.hasTls,
+    ready: () => !draining && runtime !== undefined && inboundListener.hasTls,
     close() {
       closing ??= (async () => {
+        // 1. Not ready any more (the kubelet and callers' control plane take
+        //    the endpoint out), but still serving: new connections are
+        //    accepted for the grace period, responses ask callers to close.
         draining = true;
+        const graceMs = cfg.shutdownGraceMs ?? 0;
+        if (graceMs > 0) {
+          log.info('shutting down: not ready, still accepting', { graceMs });
+          await new Promise((r) => setTimeout(r, graceMs));
+        }
+        // 2. Stop accepting, then let in-flight requests finish (drainTimeoutMs).
         for (const c of clients) c.close();
         // Stop accepting: listeners close, idle keep-alive connections go.
         inboundListener.server.close();

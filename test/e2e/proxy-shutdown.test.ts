@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { Closer, startApp, viaProxy, type TestApp } from '../harness/mesh-fixture.ts';
+import { Closer, id, pki, startApp, viaProxy, type TestApp } from '../harness/mesh-fixture.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const SLOW_MS = 1_500;
@@ -110,8 +110,12 @@ describe('proxy process shutdown', () => {
           },
         ],
         defaults: { timeoutMs: 30_000 },
+        trustBundlePem: pki().trustBundlePem,
       }),
     );
+    const leaf = pki().issueLeaf({ spiffeId: id('default', 'client') });
+    writeFileSync(join(dir, 'cert.pem'), leaf.chainPem.join(''));
+    writeFileSync(join(dir, 'key.pem'), leaf.keyPem);
     const child = spawn(
       process.execPath,
       [
@@ -126,6 +130,13 @@ describe('proxy process shutdown', () => {
         '127.0.0.1:0',
         '--log-level',
         'off',
+        '--cert',
+        join(dir, 'cert.pem'),
+        '--key',
+        join(dir, 'key.pem'),
+        // No grace unless a test asks for one (the process default is 5 s).
+        '--shutdown-grace-ms',
+        '0',
         ...extraArgs,
       ],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
@@ -154,9 +165,11 @@ describe('proxy process shutdown', () => {
     return { child, ports: parsed.listening, exit, stderr: () => err };
   }
 
-  it('SIGTERM during a slow request: the request completes, new connections are refused, exit code 0', async () => {
+  it('SIGTERM during a slow request: not ready at once, still accepting for the grace, then new connections are refused; the request completes, exit code 0', async () => {
     const app = await startSlowApp();
-    const p = await startProxyProcess(app);
+    const GRACE_MS = 600;
+    const p = await startProxyProcess(app, ['--shutdown-grace-ms', String(GRACE_MS)]);
+    expect((await adminRequest(p.ports.admin, 'GET', '/ready')).status).toBe(200);
 
     const pending = viaProxy(p.ports.outbound, 'http://slow/work');
     // Wait until the app holds the request (so it is truly in flight).
@@ -165,7 +178,18 @@ describe('proxy process shutdown', () => {
       if (Date.now() - t0 > 5_000) throw new Error('the request never reached the app');
       await sleep(10);
     }
+    const killedAt = Date.now();
     p.child.kill('SIGTERM');
+
+    // /ready turns 503 at once, while new connections are still taken (callers' configs have not dropped it yet).
+    let ready = 200;
+    while (ready === 200 && Date.now() - killedAt < 2_000) {
+      ready = (await adminRequest(p.ports.admin, 'GET', '/ready')).status;
+      if (ready === 200) await sleep(10);
+    }
+    expect(ready).toBe(503);
+    expect(Date.now() - killedAt).toBeLessThan(GRACE_MS);
+    expect(await tryConnect(p.ports.outbound)).toBe('connected');
 
     // New connections are refused shortly after, while the slow request is still running.
     let result = '';
