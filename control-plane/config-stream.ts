@@ -4,7 +4,15 @@
 // message. The proxy gets a full snapshot at once, then a new one whenever its
 // config changes; versions are content hashes, so an unchanged config is never
 // resent and a restarted control plane produces the same versions again.
+//
+// Limits: one token holds at most `maxStreamsPerToken` streams (2: a proxy
+// reconnecting may briefly have two); a further one ends the token's oldest
+// (UNAVAILABLE: superseded), so a proxy whose old stream is half dead is
+// never locked out. One workload identity (namespace/ServiceAccount, shared
+// by its replicas) holds at most `maxStreamsPerIdentity` (default 1000); a
+// further one is refused with RESOURCE_EXHAUSTED WEFT_ERR_TOO_MANY_STREAMS.
 import { createHash } from 'node:crypto';
+import * as grpcJs from '@grpc/grpc-js';
 import type * as grpc from '@grpc/grpc-js';
 import { WeftError } from '../proto/errors.ts';
 import type { ConfigUpdate, ProxyConfig, ProxyMessage } from '../proto/mesh.ts';
@@ -27,6 +35,9 @@ export function configVersion(config: ProxyConfig): string {
 
 interface Subscriber {
   key: ProxyKey;
+  /** SHA-256 of its token; `identity`: namespace/serviceAccount. */
+  token: string;
+  identity: string;
   call: grpc.ServerDuplexStream<ProxyMessage, ConfigUpdate>;
   /** Version last sent, and when the change that caused it was seen. */
   sent: string;
@@ -41,6 +52,10 @@ export interface ConfigStreamOptions {
   metrics: ControlPlaneMetrics;
   log: Logger;
   now?: () => number;
+  /** Concurrent streams per token (default 2): a further one ends the oldest. */
+  maxStreamsPerToken?: number;
+  /** Concurrent streams per namespace/ServiceAccount (default 1000): a further one is refused. */
+  maxStreamsPerIdentity?: number;
 }
 
 export class ConfigStreams {
@@ -83,7 +98,28 @@ export class ConfigStreams {
           (who) => {
             call.resume();
             if (call.cancelled) return;
-            sub = { key: { namespace: who.namespace, serviceAccount: who.serviceAccount, pod: s.pod }, call, sent: '', sentAt: 0, acked: '' };
+            const token = createHash('sha256').update(s.token).digest('hex');
+            const identity = `${who.namespace}/${who.serviceAccount}`;
+            const mine = [...this.#subs].filter((x) => x.identity === identity);
+            const sameToken = mine.filter((x) => x.token === token);
+            const perToken = this.#o.maxStreamsPerToken ?? 2;
+            const perIdentity = this.#o.maxStreamsPerIdentity ?? 1000;
+            if (sameToken.length >= perToken) {
+              // The oldest (insertion order) makes room: a reconnecting proxy wins over its own stale stream.
+              const oldest = sameToken[0] as Subscriber;
+              this.#subs.delete(oldest);
+              this.#o.log.info('config stream superseded by a newer one with the same token', { ...oldest.key });
+              oldest.call.emit('error', Object.assign(new Error('superseded by a newer stream with the same token'), {
+                code: grpcJs.status.UNAVAILABLE,
+                details: 'superseded by a newer stream with the same token',
+                metadata: new grpcJs.Metadata(),
+              }));
+            } else if (mine.length >= perIdentity) {
+              this.#o.log.warn('config stream refused: too many for one identity', { identity, limit: perIdentity, code: 'WEFT_ERR_TOO_MANY_STREAMS' });
+              fail(new WeftError('WEFT_ERR_TOO_MANY_STREAMS', `${identity} already holds ${perIdentity} config streams`));
+              return;
+            }
+            sub = { key: { namespace: who.namespace, serviceAccount: who.serviceAccount, pod: s.pod }, token, identity, call, sent: '', sentAt: 0, acked: '' };
             this.#subs.add(sub);
             this.#o.metrics.connectedProxies.set(this.#subs.size);
             this.#o.log.info('proxy subscribed', { ...sub.key, had: s.version });

@@ -3,6 +3,8 @@
 // over TLS on 8086 plus the admin listener on 9990. Watcher -> translator ->
 // stream: every source change re-renders the connected proxies' configs and
 // pushes those that changed.
+import net from 'node:net';
+import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { formatWorkloadId, DEFAULT_TRUST_DOMAIN } from '../identity/spiffe-id.ts';
 import { generateRsaKeyPair } from '../identity/key-pair.ts';
@@ -44,6 +46,13 @@ export interface ControlPlaneConfig {
   onSplitStatus?: (status: SplitStatus[]) => void;
   /** Told of source problems (malformed manifests, watch errors). */
   onSourceError?: (err: WeftError) => void;
+  /** A connection to the gRPC port must complete its TLS handshake within this, ms (default 10 000). */
+  handshakeTimeoutMs?: number;
+  /** After its TLS handshake, a connection must send the HTTP/2 preface within this, ms (default 30 000). */
+  idleTimeoutMs?: number;
+  /** Config streams per token and per workload identity (config-stream.ts; defaults 2 and 1000). */
+  maxStreamsPerToken?: number;
+  maxStreamsPerIdentity?: number;
 }
 
 export interface ControlPlane {
@@ -57,6 +66,9 @@ export interface ControlPlane {
   render(key: ProxyKey): ProxyConfig;
   close(): Promise<void>;
 }
+
+/** The client connection preface of HTTP/2 (RFC 9113 3.4). */
+const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 export const CONTROL_PLANE_SERVICE_ACCOUNT = 'weft-control-plane';
 export const CONTROL_PLANE_NAMESPACE = 'weft-system';
@@ -93,7 +105,14 @@ export async function start(cfg: ControlPlaneConfig): Promise<ControlPlane> {
     return c;
   };
 
-  const streams = new ConfigStreams({ validator: cfg.validator, render, metrics, log });
+  const streams = new ConfigStreams({
+    validator: cfg.validator,
+    render,
+    metrics,
+    log,
+    ...(cfg.maxStreamsPerToken !== undefined ? { maxStreamsPerToken: cfg.maxStreamsPerToken } : {}),
+    ...(cfg.maxStreamsPerIdentity !== undefined ? { maxStreamsPerIdentity: cfg.maxStreamsPerIdentity } : {}),
+  });
 
   // The control plane's own serving certificate, from its own CA.
   const identity = formatWorkloadId(trustDomain, CONTROL_PLANE_NAMESPACE, CONTROL_PLANE_SERVICE_ACCOUNT);
@@ -130,14 +149,67 @@ export async function start(cfg: ControlPlaneConfig): Promise<ControlPlane> {
   };
   await cfg.source.start(onChange);
 
-  const credentials = grpc.ServerCredentials.createSsl(null, [
-    { private_key: Buffer.from(key.keyPem), cert_chain: Buffer.from([serving.leafPem, ...serving.intermediatesPem].join('')) },
-  ]);
+  // The gRPC port is our own listener: TLS is terminated here (so that its
+  // limits are ours to set), then the decrypted connection is handed to gRPC
+  // (a connection injector, plaintext HTTP/2 inside our TLS):
+  //   - the TLS handshake must complete within handshakeTimeoutMs (a
+  //     connection that sends nothing, or stalls in the handshake, is closed);
+  //   - the client must then send the HTTP/2 connection preface within
+  //     idleTimeoutMs (a TLS connection that never speaks HTTP/2 is closed);
+  //   - from there grpc-js's keepalive (a ping every 10 s, 5 s to answer)
+  //     closes connections whose peer went silent.
+  // Callers are authenticated by token, never by TLS client certificate.
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const prefaceMs = cfg.idleTimeoutMs ?? 30_000;
+  const tlsFront = tls.createServer({
+    key: key.keyPem,
+    cert: [serving.leafPem, ...serving.intermediatesPem].join(''),
+    ALPNProtocols: ['h2'],
+    minVersion: 'TLSv1.2',
+    handshakeTimeout: cfg.handshakeTimeoutMs ?? 10_000,
+  });
+  const refuseConnection = (socket: net.Socket, reason: string): void => {
+    metrics.errors.inc({ code: 'WEFT_ERR_STREAM_PROTOCOL' });
+    log.debug('gRPC connection closed', { reason, client: socket.remoteAddress });
+    socket.destroy();
+  };
+  tlsFront.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => refuseConnection(socket, `TLS handshake: ${err.message}`));
+  tlsFront.on('secureConnection', (secure: tls.TLSSocket) => {
+    secure.on('error', () => secure.destroy());
+    const timer = setTimeout(() => refuseConnection(secure, 'no HTTP/2 preface'), prefaceMs);
+    secure.once('close', () => clearTimeout(timer));
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      const n = Math.min(head.length, HTTP2_PREFACE.length);
+      if (!head.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n))) {
+        secure.removeListener('data', onData);
+        refuseConnection(secure, 'not HTTP/2');
+        return;
+      }
+      if (head.length < HTTP2_PREFACE.length) return;
+      clearTimeout(timer);
+      secure.removeListener('data', onData);
+      secure.pause();
+      secure.unshift(head);
+      injector.injectConnection(secure);
+    };
+    secure.on('data', onData);
+  });
+  const sockets = new Set<net.Socket>();
+  const front = net.createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('error', () => socket.destroy());
+    socket.once('close', () => sockets.delete(socket));
+    tlsFront.emit('connection', socket);
+  });
   const grpcHost = cfg.grpc?.host ?? '0.0.0.0';
   const grpcPort = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${grpcHost}:${cfg.grpc?.port ?? PORTS.controlPlaneGrpc}`, credentials, (err, port) =>
-      err ? reject(err) : resolve(port),
-    );
+    front.once('error', reject);
+    front.listen(cfg.grpc?.port ?? PORTS.controlPlaneGrpc, grpcHost, () => {
+      front.removeListener('error', reject);
+      resolve((front.address() as net.AddressInfo).port);
+    });
   });
   const admin = createAdminServer({ registry: metrics.registry, ready: () => state !== undefined });
   const adminPort = await admin.listen(cfg.admin?.port ?? PORTS.controlPlaneAdmin, cfg.admin?.host ?? '0.0.0.0');
@@ -155,8 +227,11 @@ export async function start(cfg: ControlPlaneConfig): Promise<ControlPlane> {
       closing ??= (async () => {
         streams.close();
         await cfg.source.close();
+        front.close();
+        injector.destroy();
         await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
         server.forceShutdown();
+        for (const s of sockets) s.destroy();
         await admin.close();
       })();
       return closing;

@@ -3,6 +3,7 @@
 //   WEFT_ERR_TOKEN_INVALID                 -> UNAUTHENTICATED
 //   WEFT_ERR_CERTIFY_DENIED                -> PERMISSION_DENIED
 //   WEFT_ERR_CSR_*, WEFT_ERR_STREAM_PROTOCOL -> INVALID_ARGUMENT
+//   WEFT_ERR_TOO_MANY_STREAMS              -> RESOURCE_EXHAUSTED
 //   anything else                          -> INTERNAL (details withheld)
 // The Weft code travels in the `weft-error` trailer and prefixes the status
 // details ("WEFT_ERR_...: message"), so clients and tests assert codes.
@@ -22,6 +23,7 @@ function statusFor(code: ErrorCode | undefined): grpc.status {
   if (code === 'WEFT_ERR_TOKEN_INVALID') return grpc.status.UNAUTHENTICATED;
   if (code === 'WEFT_ERR_CERTIFY_DENIED') return grpc.status.PERMISSION_DENIED;
   if (code === 'WEFT_ERR_STREAM_PROTOCOL') return grpc.status.INVALID_ARGUMENT;
+  if (code === 'WEFT_ERR_TOO_MANY_STREAMS') return grpc.status.RESOURCE_EXHAUSTED;
   if (code !== undefined && code.startsWith('WEFT_ERR_CSR_')) return grpc.status.INVALID_ARGUMENT;
   return grpc.status.INTERNAL;
 }

@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   'WEFT_ERR_NOT_READY',
   // control plane
   'WEFT_ERR_STREAM_PROTOCOL',
+  'WEFT_ERR_TOO_MANY_STREAMS',
   'WEFT_ERR_INTERNAL',
   // configuration
   'WEFT_ERR_CONFIG_INVALID',

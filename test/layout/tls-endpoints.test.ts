@@ -38,7 +38,7 @@ const INVENTORY: Record<string, Record<string, [string, string]>> = {
     'grpc client credentials': ['test/e2e/control-plane-tls.test.ts', "a proxy's channel refuses a control plane that is not one"],
   },
   'control-plane/control-plane.ts': {
-    'grpc server credentials': ['test/e2e/control-plane-tls.test.ts', 'a client certificate grants nothing, the token decides'],
+    'tls.createServer': ['test/e2e/control-plane-tls.test.ts', 'a client certificate grants nothing, the token decides'],
   },
   // The apiserver calls the webhook; it authenticates the webhook (caBundle),
   // the webhook only computes patches and reads no client certificate.
