@@ -249,6 +249,7 @@ export async function runInject(argv: readonly string[], io: InjectIo): Promise<
         'trust-domain': { type: 'string' },
         'mesh-namespace': { type: 'string' },
         quiet: { type: 'boolean', short: 'q', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
       },
     });
   } catch (err) {
@@ -256,6 +257,10 @@ export async function runInject(argv: readonly string[], io: InjectIo): Promise<
     return 2;
   }
   const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout.write(`usage: ${INJECT_USAGE}\n  Adds the Weft proxy to every pod template in FILE (- for stdin) whose pod or namespace says weft.dev/inject: enabled,\n  and writes the result to stdout; everything else is copied as it was.\n`);
+    return 0;
+  }
   if (positionals.length !== 1) {
     io.stderr.write(`weft inject: expected one FILE (or - for stdin)\nusage: ${INJECT_USAGE}\n`);
     return 2;

@@ -7,16 +7,31 @@
 //   weft install    the cluster installation as YAML (cli/install.ts)
 //   weft check      verifies a cluster installation (cli/check.ts)
 import { parseArgs } from 'node:util';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { up, DEMO_DIR } from './up.ts';
 import { runningPods, scrapeProxies } from './stat-scrape.ts';
 import { formatStatTable, statRows } from './stat-table.ts';
 import type { Sample } from './prometheus-text.ts';
 
+const UP_USAGE = `usage: weft up [dir] [--state-dir DIR] [--address-base 127.0] [--leaf-lifetime-ms N] [--log-level warn] [--no-stat]
+  Runs the local mesh from a folder of Kubernetes YAML (default: the bundled demo) on loopback addresses
+  <address-base>.x.y, with a live stat table; Ctrl-C stops every process it started.
+  --state-dir DIR        certificates, tokens, pods.json and logs (default: <dir>/.weft)
+  --address-base A.B     the /16 its pods use (default 127.0; the control plane is A.B.255.1)
+  --leaf-lifetime-ms N   certificate lifetime (default 24 h)
+  --log-level LEVEL      of every process: debug, info, warn (default), error, off
+  --no-stat              start, then print nothing more
+`;
+const STAT_USAGE = `usage: weft stat [--state-dir DIR] [--interval-ms 1000]
+  One stat table of a running local mesh: the last one \`weft up\` started, or the one in --state-dir.
+  --interval-ms N        the window the rates are measured over (default 1000)
+`;
 const USAGE = `usage:
-  weft up [dir] [--state-dir DIR] [--address-base 127.0] [--leaf-lifetime-ms N] [--log-level warn] [--no-stat]
-  weft stat [--state-dir DIR] [--interval-ms 1000]
-  weft inject FILE|- [--proxy-image IMAGE] [--proxy-version V] [--install-dir DIR] [--trust-domain D] [--mesh-namespace NS] [--quiet]
+  weft up [dir] [--state-dir DIR] [--address-base 127.0] [--leaf-lifetime-ms N] [--log-level warn] [--no-stat]   (weft up --help)
+  weft stat [--state-dir DIR] [--interval-ms 1000]   (weft stat --help)
+  weft inject FILE|- [--proxy-image IMAGE] [--proxy-version V] [--install-dir DIR] [--trust-domain D] [--mesh-namespace NS] [--quiet]   (weft inject --help)
   weft install [--image IMAGE] [--trust-domain cluster.local] [--identity-*-pem FILE ...]   (weft install --help)
   weft check [--kubeconfig FILE] [--context NAME] [--wait SECONDS]   (weft check --help)
 `;
@@ -27,7 +42,9 @@ if (process.argv[2] === 'check') process.exit(await (await import('./check.ts'))
 // inject parses its own flags too.
 if (process.argv[2] === 'inject') process.exit(await (await import('./inject.ts')).runInject(process.argv.slice(3), process));
 
-const { values, positionals } = parseArgs({
+function parseFlags() {
+  try {
+    return parseArgs({
   allowPositionals: true,
   options: {
     'state-dir': { type: 'string' },
@@ -39,6 +56,12 @@ const { values, positionals } = parseArgs({
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
+  } catch (err) {
+    process.stderr.write(`weft: ${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const { values, positionals } = parseFlags();
 const [command, ...rest] = positionals;
 
 function table(prev: Sample[], cur: Sample[], dtSec: number): string {
@@ -46,11 +69,32 @@ function table(prev: Sample[], cur: Sample[], dtSec: number): string {
   return rows.length === 0 ? '(no traffic yet)' : formatStatTable(rows);
 }
 
+/** Where `weft up` records the state folder of the mesh it started last (for `weft stat`). */
+const LAST_MESH = join(homedir(), '.weft', 'last-mesh');
+
+/** A user-facing failure: one line on stderr, no stack, exit 1. */
+function fail(cmd: string, err: unknown): never {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`weft ${cmd}: ${message.split('\n')[0]}\n`);
+  process.exit(1);
+}
+
 async function cmdUp(): Promise<void> {
   const dir = resolve(rest[0] ?? DEMO_DIR);
-  const stateDir = values['state-dir'] ?? join(dir, '.weft');
+  const stateDir = resolve(values['state-dir'] ?? join(dir, '.weft'));
   const out = process.stdout;
   out.write(`weft up: starting the mesh from ${dir} (state in ${stateDir})\n`);
+  let mesh: Awaited<ReturnType<typeof up>> | undefined;
+  try {
+    mesh = await startMesh(dir, stateDir);
+  } catch (err) {
+    await mesh?.close();
+    fail('up', err);
+  }
+  return runMesh(mesh, out);
+}
+
+async function startMesh(dir: string, stateDir: string): Promise<Awaited<ReturnType<typeof up>>> {
   const mesh = await up({
     dir,
     stateDir,
@@ -58,6 +102,16 @@ async function cmdUp(): Promise<void> {
     ...(values['leaf-lifetime-ms'] !== undefined ? { leafLifetimeMs: Number(values['leaf-lifetime-ms']) } : {}),
     ...(values['log-level'] !== undefined ? { logLevel: values['log-level'] } : {}),
   });
+  try {
+    mkdirSync(dirname(LAST_MESH), { recursive: true });
+    writeFileSync(LAST_MESH, `${stateDir}\n`);
+  } catch {
+    // Only `weft stat`'s default is lost.
+  }
+  return mesh;
+}
+
+async function runMesh(mesh: Awaited<ReturnType<typeof up>>, out: NodeJS.WriteStream): Promise<void> {
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
@@ -70,7 +124,13 @@ async function cmdUp(): Promise<void> {
   process.on('SIGTERM', () => void stop());
   for (const p of mesh.pods) out.write(`  ${p.pod.namespace}/${p.pod.name}  ${p.pod.ip}  app :${p.appPort}  proxy :4140/:4143/:4191\n`);
   out.write(`  control plane ${mesh.controlPlaneIp}:8086 (admin :9990)\n`);
-  await mesh.ready(60_000);
+  try {
+    await mesh.ready(60_000);
+  } catch (err) {
+    stopping = true;
+    await mesh.close();
+    fail('up', err);
+  }
   out.write('weft up: all pods ready; Ctrl-C stops everything\n');
   if (values['no-stat']) return;
   const interval = Number(values['interval-ms']);
@@ -90,16 +150,28 @@ async function cmdUp(): Promise<void> {
 }
 
 async function cmdStat(): Promise<void> {
-  const stateDir = resolve(values['state-dir'] ?? join(DEMO_DIR, '.weft'));
+  let last: string | undefined;
+  try {
+    last = readFileSync(LAST_MESH, 'utf8').trim() || undefined;
+  } catch {
+    // no mesh started yet
+  }
+  const stateDir = resolve(values['state-dir'] ?? last ?? join(DEMO_DIR, '.weft'));
+  if (!existsSync(join(stateDir, 'pods.json'))) fail('stat', new Error(`no local mesh in ${stateDir} (start one with \`weft up\`)`));
   const pods = runningPods(stateDir);
   const interval = Number(values['interval-ms']);
   const a = await scrapeProxies(pods);
+  if (a.length === 0) fail('stat', new Error(`the mesh in ${stateDir} is not running: no proxy answers (start it with \`weft up\`)`));
   await new Promise((r) => setTimeout(r, interval));
   const b = await scrapeProxies(pods);
   process.stdout.write(`${table(a, b, interval / 1000)}\n`);
 }
 
-if (values.help || command === undefined) {
+if (values.help && command === 'up') {
+  process.stdout.write(UP_USAGE);
+} else if (values.help && command === 'stat') {
+  process.stdout.write(STAT_USAGE);
+} else if (values.help || command === undefined) {
   process.stdout.write(USAGE);
   process.exit(command === undefined && !values.help ? 2 : 0);
 } else if (command === 'up') {

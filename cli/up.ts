@@ -3,7 +3,7 @@
 // in `dir` runs as an app process plus a Weft proxy process on its own
 // loopback address (DESIGN.md, Local mesh). Each proxy gets a bootstrap
 // token; its certificate and config come from the control plane over gRPC.
-import { mkdirSync, readdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, renameSync, statSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
@@ -108,6 +108,19 @@ export async function up(o: UpOptions): Promise<LocalMesh> {
   const dir = resolve(o.dir);
   const stateDir = resolve(o.stateDir ?? join(dir, '.weft'));
   const base = o.addressBase ?? '127.0';
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    // missing: said below
+  }
+  if (!isDir) throw new Error(`${dir} is not a folder of manifests (give a folder of Kubernetes YAML, or nothing for the demo)`);
+  const cpAddress = controlPlaneAddress(base);
+  if (await httpOk(`http://${cpAddress}:${PORTS.controlPlaneAdmin}/ready`)) {
+    throw new Error(
+      `a mesh is already running on ${base}.x.y (its control plane answers on ${cpAddress}:${PORTS.controlPlaneAdmin}); stop it first (Ctrl-C in its terminal), or give this one --address-base`,
+    );
+  }
   const logLevel = o.logLevel ?? 'warn';
   mkdirSync(join(stateDir, 'tokens'), { recursive: true, mode: 0o700 });
   const node = process.execPath;
