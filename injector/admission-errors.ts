@@ -104,6 +104,9 @@ export function answerForError(err: unknown, ctx: ReviewContext | undefined, log
       return httpError(413, weft.code, message, 'too-large');
     case 'WEFT_ERR_INJECT_REVIEW_INVALID':
       return httpError(400, weft.code, message, 'bad-request');
+    default:
+      // Everything else is answered below, once the review's context is known.
+      break;
   }
   if (ctx === undefined) {
     logger?.error('admission: internal error before the review was read', { error: String(err) });
