@@ -214,3 +214,29 @@ describe('runInject', () => {
     expect(docs(r.stdout)[0]?.spec.template.spec.initContainers[0].name).toBe('weft-init');
   });
 });
+
+describe('weft inject: Argo Rollouts', () => {
+  it('injects an argoproj.io Rollout like a Deployment; a workloadRef Rollout and a foreign "Rollout" pass through', () => {
+    const rollout = [
+      'apiVersion: argoproj.io/v1alpha1',
+      'kind: Rollout',
+      'metadata: {name: web, namespace: demo, annotations: {weft.dev/inject: enabled}}',
+      'spec:',
+      '  strategy: {canary: {steps: [{setWeight: 20}]}}',
+      '  selector: {matchLabels: {app: web}}',
+      '  template:',
+      '    metadata: {labels: {app: web}, annotations: {weft.dev/inject: enabled}}',
+      '    spec:',
+      '      containers: [{name: app, image: web}]',
+      '',
+    ].join('\n');
+    const byRef = 'apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: ref}\nspec:\n  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n';
+    const foreign = 'apiVersion: example.com/v1\nkind: Rollout\nmetadata: {name: other}\nspec: {}\n';
+    const { output, objects } = injectManifests([rollout, byRef, foreign].join('---\n'), OPTS);
+    const out = docs(output);
+    expect(names(out[0]?.spec.template.spec, 'containers')).toEqual(['weft-proxy', 'app']);
+    expect(objects.map((o) => `${o.kind}/${o.name}:${o.decision}`)).toEqual(['Rollout/web:injected', 'Rollout/ref:passed-through', 'Rollout/other:passed-through']);
+    expect(objects[1]?.reason).toMatch(/workloadRef/);
+    expect(output.endsWith(foreign)).toBe(true);
+  });
+});

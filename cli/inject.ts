@@ -36,6 +36,8 @@ const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
   ReplicationController: ['spec', 'template'],
   Job: ['spec', 'template'],
   CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
+  // Argo Rollouts (argoproj.io/v1alpha1), injected like a Deployment.
+  Rollout: ['spec', 'template'],
 };
 
 export interface InjectedObject {
@@ -164,6 +166,17 @@ function injectObject(doc: Document, at: Path, index: number, opts: InjectOption
     return changed;
   }
   const templatePath = TEMPLATE_PATHS[kind];
+  const apiVersion = typeof value.apiVersion === 'string' ? value.apiVersion : '';
+  if (kind === 'Rollout' && !apiVersion.startsWith('argoproj.io/')) {
+    out.push({ document: index, kind, name, decision: 'passed-through', reason: `not a workload (${apiVersion || 'no apiVersion'})`, warnings: [] });
+    return false;
+  }
+  const spec = isObject(value.spec) ? value.spec : {};
+  if (kind === 'Rollout' && spec.template === undefined && spec.workloadRef !== undefined) {
+    // Its pods come from the Deployment it references: that is what gets injected.
+    out.push({ document: index, kind, name, decision: 'passed-through', reason: 'its pod template is the referenced workload (spec.workloadRef): inject that one', warnings: [] });
+    return false;
+  }
   if (templatePath === undefined) {
     if (kind !== '') out.push({ document: index, kind, name, decision: 'passed-through', reason: 'not a workload', warnings: [] });
     return false;
