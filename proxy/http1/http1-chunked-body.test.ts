@@ -19,7 +19,7 @@ function decode(parts: Buffer[]): { body: string; end: number; part: number } {
 const SAMPLE =
   '5\r\nhello\r\n' +
   '1;name=value;flag\r\n \r\n' +
-  'A ; quoted="a;b"\r\n0123456789\r\n' +
+  'A;quoted="a;b"\r\n0123456789\r\n' +
   '9\r\n\r\n\r\n0\r\nab\r\n' +
   '0\r\n' +
   'Expires: never\r\nX-Trailer: x y\r\n' +
@@ -100,7 +100,7 @@ describe('ChunkedDecoder', () => {
     expect(err('5\rhello\r\n')).toBe('WEFT_ERR_UPSTREAM_PROTOCOL'); // bare CR
     expect(err('5\r\nhelloX\r\n')).toBe('WEFT_ERR_UPSTREAM_PROTOCOL'); // data longer than its size
     expect(err('5\r\nhello\n0\r\n\r\n')).toBe('WEFT_ERR_UPSTREAM_PROTOCOL');
-    expect(err('5 x\r\nhello\r\n')).toBe('WEFT_ERR_UPSTREAM_PROTOCOL'); // only ';' after the size's whitespace
+    expect(err('5 x\r\nhello\r\n')).toBe('WEFT_ERR_UPSTREAM_PROTOCOL'); // nothing but ';' or CRLF after the size
     expect(err('5;a\x00\r\nhello\r\n')).toBe('WEFT_ERR_UPSTREAM_PROTOCOL');
     expect(err('5;a\nhello\r\n')).toBe('WEFT_ERR_UPSTREAM_PROTOCOL');
     expect(err(`5;${'e'.repeat(5000)}\r\n`)).toBe('WEFT_ERR_UPSTREAM_PROTOCOL');
@@ -113,7 +113,11 @@ describe('ChunkedDecoder', () => {
     expect(err(`0\r\nX: ${'a'.repeat(70 * 1024)}\r\n\r\n`)).toBe('WEFT_ERR_UPSTREAM_PROTOCOL');
   });
 
-  it('accepts whitespace between the size and an extension', () => {
-    expect(decode([b('5 \t;ext\r\nhello\r\n0\r\n\r\n')]).body).toBe('hello');
+  it('rejects whitespace between the size and an extension or CRLF, as llhttp does (strict)', () => {
+    const err = (s: string): string | undefined => codeOf(() => decode([b(s)]));
+    expect(err('5 \t;ext\r\nhello\r\n0\r\n\r\n')).toBe('WEFT_ERR_UPSTREAM_PROTOCOL');
+    expect(err('5 ;ext\r\nhello\r\n0\r\n\r\n')).toBe('WEFT_ERR_UPSTREAM_PROTOCOL');
+    expect(err('5 \r\nhello\r\n0\r\n\r\n')).toBe('WEFT_ERR_UPSTREAM_PROTOCOL');
+    expect(err('5\t\r\nhello\r\n0\r\n\r\n')).toBe('WEFT_ERR_UPSTREAM_PROTOCOL');
   });
 });

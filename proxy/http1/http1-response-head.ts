@@ -1,7 +1,9 @@
 // The head of an HTTP/1.1 response read from an upstream, parsed from bytes.
 // Pure. Strict: anything but a clean status line and clean header lines
 // (bad characters, obs-fold, bare CR or LF, a head over the size limit) is a
-// WEFT_ERR_UPSTREAM_PROTOCOL error. Headers come out as Node's
+// WEFT_ERR_UPSTREAM_PROTOCOL error, and so is framing that llhttp refuses
+// (more than one Content-Length, Content-Length with Transfer-Encoding, an
+// empty Transfer-Encoding); http1-differential-fuzz.test.ts holds it to that. Headers come out as Node's
 // IncomingMessage.headers would hold them, and the body's framing is decided
 // as RFC 9112 §6.3 says, with whether the connection can carry another request.
 import type { IncomingHttpHeaders } from 'node:http';
@@ -148,18 +150,26 @@ export function parseResponseHead(
 
     switch (name) {
       case 'content-length':
-        contentLength = contentLengthOf(value, contentLength);
+        // As llhttp: one field, one number (no list, not even of equal values).
+        if (contentLength !== -1) throw protocolError('more than one content-length');
+        contentLength = contentLengthOf(buf, i, valueEnd);
         break;
       case 'transfer-encoding':
+        if (i === valueEnd) throw protocolError('empty transfer-encoding');
+        // `chunked<HTAB>`: llhttp does not see chunked there, RFC 9112 does.
+        // A framing two parsers read differently is refused.
+        for (let j = valueEnd; j < end; j++) if (buf[j] === HTAB) throw protocolError('HTAB after the transfer-encoding value');
         transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
         break;
-      case 'connection': {
+      case 'connection':
+      case 'proxy-connection': {
+        // llhttp reads Proxy-Connection as Connection; tokens are trimmed of OWS only.
         const v = value.toLowerCase();
         if (v === 'keep-alive') connKeepAlive = true;
         else if (v === 'close') connClose = true;
         else {
           for (const token of v.split(',')) {
-            const t = token.trim();
+            const t = trimOws(token);
             if (t === 'close') connClose = true;
             else if (t === 'keep-alive') connKeepAlive = true;
           }
@@ -179,10 +189,8 @@ export function parseResponseHead(
   let reusable = !connClose && (http11 || connKeepAlive);
   let framing: BodyFraming;
   if (transferEncoding !== undefined && contentLength !== -1) {
-    // Transfer-Encoding overrides Content-Length, which must not be passed on;
-    // such a message may be an attempt at smuggling: no reuse.
-    delete headers['content-length'];
-    reusable = false;
+    // RFC 9112 6.3: "ought to be handled as an error" (smuggling); llhttp does.
+    throw protocolError('both transfer-encoding and content-length');
   }
   if (headRequest || statusCode < 200 || statusCode === 204 || statusCode === 304) {
     framing = 'none';
@@ -221,36 +229,36 @@ function digit(b: number | undefined): number {
   return b !== undefined && b >= 0x30 && b <= 0x39 ? b - 0x30 : -1;
 }
 
-/** A Content-Length value (a list of identical numbers is one number); conflicting values are an error. */
-function contentLengthOf(value: string, previous: number): number {
-  let n = -1;
-  let cur = -1;
-  let digits = 0;
-  for (let i = 0; i <= value.length; i++) {
-    const c = i < value.length ? value.charCodeAt(i) : 44; // a final ',' closes the last number
-    if (c >= 0x30 && c <= 0x39) {
-      if (digits === 0 && cur !== -1) throw protocolError('bad content-length');
-      cur = cur === -1 ? c - 0x30 : cur * 10 + (c - 0x30);
-      if (++digits > 15) throw protocolError('content-length too large');
-    } else if (c === SP || c === HTAB) {
-      if (digits > 0) digits = 0; // a number ended; only ',' or the end may follow
-    } else if (c === 44) {
-      if (cur === -1) throw protocolError('bad content-length');
-      if (n !== -1 && n !== cur) throw protocolError('conflicting content-length values');
-      n = cur;
-      cur = -1;
-      digits = 0;
-    } else {
-      throw protocolError('bad content-length');
-    }
+/**
+ * A Content-Length value, `buf[from, to)` trimmed of OWS: 1*DIGIT, as llhttp
+ * takes it (no sign, no list). More than 15 significant digits (10^15 bytes)
+ * is refused as too large: the number must stay exact in a double.
+ */
+function contentLengthOf(buf: Buffer, from: number, to: number): number {
+  if (from === to) throw protocolError('empty content-length');
+  let n = 0;
+  let significant = 0;
+  for (let j = from; j < to; j++) {
+    const d = buf[j]! - 0x30;
+    if (d < 0 || d > 9) throw protocolError('bad content-length');
+    if ((n !== 0 || d !== 0) && ++significant > 15) throw protocolError('content-length too large');
+    n = n * 10 + d;
   }
-  if (previous !== -1 && previous !== n) throw protocolError('conflicting content-length values');
   return n;
+}
+
+/** `s` without leading and trailing SP and HTAB (String.trim() would take more, e.g. U+00A0). */
+function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === SP || s.charCodeAt(a) === HTAB)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === SP || s.charCodeAt(b - 1) === HTAB)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
 }
 
 function lastCodingIsChunked(te: string): boolean {
   const comma = te.lastIndexOf(',');
-  return te.slice(comma + 1).trim().toLowerCase() === 'chunked';
+  return trimOws(te.slice(comma + 1)).toLowerCase() === 'chunked';
 }
 
 function addHeader(headers: IncomingHttpHeaders, name: string, value: string): void {

@@ -226,6 +226,12 @@ export class UpstreamConnection implements BodySink, BodySource {
         if (head.statusCode === 101) {
           throw new WeftError('WEFT_ERR_UPSTREAM_PROTOCOL', 'upstream switched protocols without being asked to');
         }
+        // An interim response that closes the connection (HTTP/1.0 without
+        // keep-alive, Connection: close) leaves no room for the final one;
+        // llhttp refuses what follows it too.
+        if (!head.reusable) {
+          throw new WeftError('WEFT_ERR_UPSTREAM_PROTOCOL', 'interim response from upstream closes the connection');
+        }
         start = head.end;
         if (start === buf.length) return;
         continue;
@@ -275,8 +281,12 @@ export class UpstreamConnection implements BodySink, BodySource {
   }
 
   #readChunked(buf: Buffer, start: number): void {
-    const end = this.#decoder!.decode(buf, start, this);
-    if (end !== -1 && this.#phase === CHUNKED) this.#complete(end === buf.length);
+    const decoder = this.#decoder!;
+    const end = decoder.decode(buf, start, this);
+    if (end !== -1 && this.#phase === CHUNKED) {
+      if (decoder.noReuse) this.#reusable = false;
+      this.#complete(end === buf.length);
+    }
   }
 
   /** The response message is complete. `clean`: no bytes followed it. */
