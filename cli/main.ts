@@ -14,6 +14,7 @@ import { up, DEMO_DIR } from './up.ts';
 import { runningPods, scrapeProxies } from './stat-scrape.ts';
 import { formatStatTable, statRows } from './stat-table.ts';
 import type { Sample } from './prometheus-text.ts';
+import { parseStatus, statusLines } from './mesh-status.ts';
 
 const UP_USAGE = `usage: weft up [dir] [--state-dir DIR] [--address-base 127.0] [--leaf-lifetime-ms N] [--log-level warn] [--no-stat]
   Runs the local mesh from a folder of Kubernetes YAML (default: the bundled demo) on loopback addresses
@@ -132,11 +133,29 @@ async function runMesh(mesh: Awaited<ReturnType<typeof up>>, out: NodeJS.WriteSt
     fail('up', err);
   }
   out.write('weft up: all pods ready; Ctrl-C stops everything\n');
+  // The mesh's own state (split conditions, refused manifests): each new line
+  // is printed as it appears, and the current ones stay under the table.
+  const statusFile = join(mesh.stateDir, 'status.json');
+  let current: string[] = [];
+  let shown = new Set<string>();
+  const tty = out.isTTY === true;
+  setInterval(() => {
+    let text: string | undefined;
+    try {
+      text = readFileSync(statusFile, 'utf8');
+    } catch {
+      return;
+    }
+    const status = parseStatus(text);
+    if (status === undefined) return;
+    current = statusLines(status);
+    for (const line of current) if (!shown.has(line) && !(tty && !values['no-stat'])) out.write(`weft up: ${line}\n`);
+    shown = new Set(current);
+  }, 500).unref();
   if (values['no-stat']) return;
   const interval = Number(values['interval-ms']);
   let prev = await scrapeProxies(runningPods(mesh.stateDir));
   let prevAt = Date.now();
-  const tty = out.isTTY === true;
   setInterval(() => {
     void scrapeProxies(runningPods(mesh.stateDir)).then((cur) => {
       const now = Date.now();
@@ -144,7 +163,8 @@ async function runMesh(mesh: Awaited<ReturnType<typeof up>>, out: NodeJS.WriteSt
       prev = cur;
       prevAt = now;
       if (tty) out.write('\x1b[2J\x1b[H');
-      out.write(`${new Date().toISOString()}  outbound traffic by backend (mTLS between every pair of proxies)\n${text}\n\n`);
+      const notes = current.map((l) => `  ! ${l}\n`).join('');
+      out.write(`${new Date().toISOString()}  outbound traffic by backend (mTLS between every pair of proxies)\n${text}\n${notes}\n`);
     });
   }, interval);
 }

@@ -147,6 +147,7 @@ export async function up(o: UpOptions): Promise<LocalMesh> {
       '--source-dir', dir,
       '--pods-file', podsFile,
       '--tokens-file', tokensFile,
+      '--status-file', join(stateDir, 'status.json'),
       '--ca-dir', caDir,
       '--grpc-addr', `${cpIp}:${PORTS.controlPlaneGrpc}`,
       '--admin-addr', `${cpIp}:${PORTS.controlPlaneAdmin}`,

@@ -17,7 +17,7 @@
 // meshed namespace; TrafficSplit statuses and Events are written back.
 //
 // Only parsing and signals live here; everything else is start().
-import { readFileSync, watch } from 'node:fs';
+import { readFileSync, renameSync, watch, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, parseLogLevel, type Logger } from '../proto/log.ts';
@@ -33,6 +33,8 @@ const { values } = parseArgs({
     'source-dir': { type: 'string', default: env.WEFT_SOURCE_DIR },
     'pods-file': { type: 'string', default: env.WEFT_PODS_FILE },
     'tokens-file': { type: 'string', default: env.WEFT_TOKENS_FILE },
+    // Local mode: the TrafficSplit conditions and refused manifests, as JSON (what `weft up` shows).
+    'status-file': { type: 'string', default: env.WEFT_STATUS_FILE },
     'ca-dir': { type: 'string', default: env.WEFT_CA_DIR },
     kubeconfig: { type: 'string', default: env.WEFT_KUBECONFIG },
     context: { type: 'string', default: env.WEFT_KUBE_CONTEXT },
@@ -78,9 +80,25 @@ async function runLocal(sourceDir: string): Promise<{ grpc: number; admin: numbe
     process.stderr.write('weft control plane: --source-dir needs --tokens-file\n');
     process.exit(2);
   }
+  const statusFile = values['status-file'];
+  let status: { splits: unknown[]; problems: Array<{ code: string; message: string }> } = { splits: [], problems: [] };
+  const writeStatus = (): void => {
+    if (statusFile === undefined) return;
+    try {
+      const tmp = `${statusFile}.${process.pid}.tmp`;
+      writeFileSync(tmp, `${JSON.stringify(status)}\n`);
+      renameSync(tmp, statusFile);
+    } catch (err) {
+      log.warn('cannot write the status file', { path: statusFile, error: (err as Error).message });
+    }
+  };
   const source = createFileSource({
     path: sourceDir,
-    onError: (err) => log.warn('manifest refused; the last good state stays', { code: err.code, error: err.message }),
+    onError: (err) => {
+      log.warn('manifest refused; the last good state stays', { code: err.code, error: err.message });
+      status = { ...status, problems: [...status.problems, { code: err.code, message: err.message }].slice(-10) };
+      writeStatus();
+    },
   });
   const podsFile = values['pods-file'];
   const loadPods = (): void => {
@@ -94,6 +112,11 @@ async function runLocal(sourceDir: string): Promise<{ grpc: number; admin: numbe
   const cp = await start({
     ...common,
     source,
+    // A new good state: the split conditions now; earlier refusals are settled (or will be reported again).
+    onSplitStatus: (splits) => {
+      status = { splits, problems: [] };
+      writeStatus();
+    },
     validator: createTokenFileValidator(tokensFile),
     ca: { dir: values['ca-dir'] ?? '.weft/ca' },
   });

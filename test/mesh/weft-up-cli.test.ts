@@ -1,8 +1,11 @@
 // `weft up` as a user runs it (the command behind `npm start`): it prints the
 // pods, then a live stat table with the demo's split over mTLS; Ctrl-C stops
-// every process it started.
+// every process it started. The mesh's own problems reach the terminal: a
+// split edited to all-zero or an invalid weight, and a manifest of an unknown
+// kind, each print one line naming it within 2 s, while the mesh keeps
+// serving the last good state.
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -47,6 +50,51 @@ describe('weft up (CLI)', () => {
     expect(ips.length).toBe(4);
     for (const ip of ips) {
       await expect(fetch(`http://${ip}:4191/live`, { signal: AbortSignal.timeout(1_000) })).rejects.toThrow();
+    }
+  }, 90_000);
+
+  it('prints split conditions and refused manifests as they happen (one line each, within 2 s)', async () => {
+    const dir2 = mkdtempSync(join(tmpdir(), 'weft-cli-status-'));
+    try {
+      cpSync(DEMO_DIR, dir2, { recursive: true, filter: (s) => !s.includes('.weft') });
+      const base = `127.${20 + Math.floor(Math.random() * 70)}`;
+      const child = spawn(process.execPath, [join(REPO_ROOT, 'cli', 'main.ts'), 'up', dir2, '--address-base', base, '--no-stat'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (c: string) => (out += c));
+      child.stderr.on('data', () => undefined);
+      const waitFor = (re: RegExp, ms: number, what: string): Promise<number> => {
+        const t0 = Date.now();
+        return new Promise<number>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms:\n${out}`)), ms);
+          const check = setInterval(() => {
+            if (re.test(out)) {
+              clearInterval(check);
+              clearTimeout(timer);
+              resolve(Date.now() - t0);
+            }
+          }, 50);
+        });
+      };
+      try {
+        await waitFor(/all pods ready/, 60_000, 'the mesh');
+        const split = (w1: string, w2: string) =>
+          `apiVersion: split.smi-spec.io/v1alpha4\nkind: TrafficSplit\nmetadata: { name: web, namespace: demo }\nspec:\n  service: web\n  backends:\n    - { service: web-v1, weight: ${w1} }\n    - { service: web-v2, weight: ${w2} }\n`;
+        writeFileSync(join(dir2, 'split.yaml'), split('0', '0'));
+        await waitFor(/^weft up: TrafficSplit demo\/web: AllWeightsZero: .+$/m, 2_500, 'all-zero split');
+        writeFileSync(join(dir2, 'split.yaml'), split('-5', '10'));
+        await waitFor(/^weft up: (TrafficSplit demo\/web: InvalidWeight: .+|manifest refused \(WEFT_ERR_MANIFEST_INVALID\): .*split\.yaml.*)$/m, 2_500, "invalid weight");
+        writeFileSync(join(dir2, 'extra.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: cm, namespace: demo }\n');
+        await waitFor(/^weft up: manifest refused \(WEFT_ERR_MANIFEST_INVALID\): .*extra\.yaml.*$/m, 2_500, 'unknown kind');
+      } finally {
+        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        child.kill('SIGINT');
+        expect(await exited).toBe(0);
+      }
+    } finally {
+      rmSync(dir2, { recursive: true, force: true });
     }
   }, 90_000);
 });
