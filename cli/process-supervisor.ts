@@ -33,11 +33,18 @@ export class ProcessSupervisor {
   readonly #children = new Set<{ proc: ChildProcess | undefined; spec: ChildSpec; restarts: number; timer?: NodeJS.Timeout }>();
   #stopping = false;
   readonly #onExit: (name: string, code: number | null, signal: NodeJS.Signals | null) => void;
+  readonly #onSpawnError: (name: string, err: NodeJS.ErrnoException) => void;
 
-  constructor(logDir: string, onExit: (name: string, code: number | null, signal: NodeJS.Signals | null) => void = () => {}) {
+  /** `onSpawnError`: a child could not be started at all (its command is missing, not executable...). */
+  constructor(
+    logDir: string,
+    onExit: (name: string, code: number | null, signal: NodeJS.Signals | null) => void = () => {},
+    onSpawnError: (name: string, err: NodeJS.ErrnoException) => void = () => {},
+  ) {
     this.#logDir = logDir;
     mkdirSync(logDir, { recursive: true });
     this.#onExit = onExit;
+    this.#onSpawnError = onSpawnError;
   }
 
   start(spec: ChildSpec): Supervised {
@@ -53,7 +60,10 @@ export class ProcessSupervisor {
       proc.stdout?.pipe(log, { end: false });
       proc.stderr?.pipe(log, { end: false });
       entry.proc = proc;
-      proc.on('error', (err) => log.write(`spawn failed: ${err.message}\n`));
+      proc.on('error', (err: NodeJS.ErrnoException) => {
+        log.write(`spawn failed: ${err.message}\n`);
+        this.#onSpawnError(spec.name, err);
+      });
       proc.on('exit', (code, signal) => {
         log.end();
         if (this.#stopping) return;

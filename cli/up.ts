@@ -126,7 +126,15 @@ export async function up(o: UpOptions): Promise<LocalMesh> {
   const node = process.execPath;
   // Children find `node` (this Node) and the demo's `weft-demo` on PATH.
   const path = [join(REPO_ROOT, 'cli', 'bin'), dirname(node), process.env.PATH ?? ''].join(delimiter);
-  const supervisor = new ProcessSupervisor(join(stateDir, 'logs'));
+  // An app whose command cannot run stops the start at once, with its name (not 60 s of waiting).
+  let startFailure: string | undefined;
+  const commands = new Map<string, { workload: string; command: string }>();
+  const supervisor = new ProcessSupervisor(join(stateDir, 'logs'), undefined, (name, err) => {
+    const app = commands.get(name);
+    if (app === undefined || startFailure !== undefined) return;
+    const why = err.code === 'ENOENT' ? 'not found' : err.code === 'EACCES' ? 'not executable' : err.message;
+    startFailure = `${app.workload}: cannot run its command ${JSON.stringify(app.command)}: ${why} (spec.template.spec.containers[0].command)`;
+  });
 
   const manifests = readManifests(dir);
   const pods = localPods(manifests.workloads, base);
@@ -214,6 +222,7 @@ export async function up(o: UpOptions): Promise<LocalMesh> {
       http_proxy: pod.meshed ? `http://${pod.ip}:${PORTS.proxyOutbound}` : '',
     });
     const [command, ...args] = [...workload.command, ...workload.args];
+    commands.set(`${pod.namespace}.${pod.name}.app`, { workload: `${workload.namespace}/${workload.name}`, command: command ?? 'true' });
     p.app = supervisor.start({
       name: `${pod.namespace}.${pod.name}.app`,
       command: command ?? 'true',
@@ -267,6 +276,7 @@ export async function up(o: UpOptions): Promise<LocalMesh> {
     async ready(timeoutMs = 30_000) {
       const until = Date.now() + timeoutMs;
       while (ready.size < running.length) {
+        if (startFailure !== undefined) throw new Error(startFailure);
         if (Date.now() > until) {
           const waiting = running.filter((p) => !ready.has(p.pod.name + p.pod.namespace)).map((p) => p.pod.name);
           throw new Error(`pods not ready after ${timeoutMs} ms: ${waiting.join(', ')} (logs in ${join(stateDir, 'logs')})`);

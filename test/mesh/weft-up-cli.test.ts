@@ -4,7 +4,7 @@
 // split edited to all-zero or an invalid weight, and a manifest of an unknown
 // kind, each print one line naming it within 2 s, while the mesh keeps
 // serving the last good state.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,4 +97,32 @@ describe('weft up (CLI)', () => {
       rmSync(dir2, { recursive: true, force: true });
     }
   }, 90_000);
+
+  it('an app whose command does not exist: one line naming the workload, at once, and nothing left running', async () => {
+    const dir3 = mkdtempSync(join(tmpdir(), 'weft-cli-broken-'));
+    try {
+      writeFileSync(
+        join(dir3, 'broken.yaml'),
+        'apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: broken, namespace: demo }\nspec:\n  replicas: 1\n  selector: { matchLabels: { app: broken } }\n  template:\n    metadata: { labels: { app: broken } }\n    spec:\n      containers:\n        - name: app\n          command: [no-such-command-weft]\n          ports: [{ name: http, containerPort: 8080 }]\n',
+      );
+      const base = `127.${20 + Math.floor(Math.random() * 70)}`;
+      const t0 = Date.now();
+      const child = spawn(process.execPath, [join(REPO_ROOT, 'cli', 'main.ts'), 'up', dir3, '--address-base', base, '--no-stat'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let err = '';
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (c: string) => (err += c));
+      child.stdout.on('data', () => undefined);
+      const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+      expect(code).toBe(1);
+      expect(Date.now() - t0).toBeLessThan(20_000);
+      expect(err.trim().split('\n')).toEqual([expect.stringMatching(/^weft up: demo\/broken: cannot run its command "no-such-command-weft": not found/)]);
+      // Its proxy and control plane are gone too.
+      const ps = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
+      expect(ps.split('\n').filter((l) => l.includes(dir3))).toEqual([]);
+    } finally {
+      rmSync(dir3, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
