@@ -29,6 +29,10 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_timeout_ms': 5_000,
   'grpc.initial_reconnect_backoff_ms': 250,
   'grpc.max_reconnect_backoff_ms': 5_000,
+  // The control plane is usually dialled by IP (local mesh) and Node warns
+  // (DEP0123) when an IP becomes the TLS ServerName: send a name instead. It
+  // decides nothing: the server's SPIFFE ID is what is checked.
+  'grpc.ssl_target_name_override': 'weft-control-plane',
 };
 
 /** Exponential backoff with full jitter: a delay in [base, min(max, base * 2^attempt)]. Pure. */

@@ -268,6 +268,7 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
   }
 
   const tokens = new Map<string, string>();
+  let controlPlaneLog = '';
 
   beforeAll(async () => {
     file('apps.mjs', APPS);
@@ -345,6 +346,7 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
       '--inbound-mode', 'permissive',
       '--log-level', 'warn',
     ]);
+    cp.stderr?.on('data', (d: Buffer) => (controlPlaneLog += d.toString()));
     await waitForLine(cp, /"listening"/);
     // The trust-bundle ConfigMap as mounted in the pods.
     copyFileSync(join(dir, 'ca', CA_FILES.anchor), join(dir, 'trust-bundle.pem'));
@@ -457,6 +459,11 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
     for (let i = 0; i < 50 && !warned(client, 'WEFT_ERR_UPSTREAM_CONNECT'); i++) await new Promise((r) => setTimeout(r, 100));
     expect(warned(client, 'WEFT_ERR_UPSTREAM_CONNECT')).toBe(true);
     // (Refused certificates: the bad-SVID tables of inbound-mtls-auth and proxy-identity count each code.)
+  });
+
+  it('no process printed a deprecation warning (the control plane is dialled by IP)', () => {
+    for (const [ns, log] of proxyLogs) expect(log, ns).not.toMatch(/DeprecationWarning|\[DEP\d+\]/);
+    expect(controlPlaneLog).not.toMatch(/DeprecationWarning|\[DEP\d+\]/);
   });
 
   it('the injector points every probe at the admin port (the kubelet sends them there)', () => {
