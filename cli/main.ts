@@ -85,18 +85,29 @@ async function cmdUp(): Promise<void> {
   const stateDir = resolve(values['state-dir'] ?? join(dir, '.weft'));
   const out = process.stdout;
   out.write(`weft up: starting the mesh from ${dir} (state in ${stateDir})\n`);
+  // Ctrl-C while starting: stop what was started, then exit (runMesh takes over the signals once it runs).
+  const starting = new AbortController();
+  const onSignal = (): void => starting.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let mesh: Awaited<ReturnType<typeof up>> | undefined;
   try {
-    mesh = await startMesh(dir, stateDir);
+    mesh = await startMesh(dir, stateDir, starting.signal);
   } catch (err) {
-    await mesh?.close();
     fail('up', err);
+  }
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
+  if (starting.signal.aborted) {
+    await mesh.close();
+    fail('up', new Error('interrupted while starting; everything it started is stopped'));
   }
   return runMesh(mesh, out);
 }
 
-async function startMesh(dir: string, stateDir: string): Promise<Awaited<ReturnType<typeof up>>> {
+async function startMesh(dir: string, stateDir: string, signal: AbortSignal): Promise<Awaited<ReturnType<typeof up>>> {
   const mesh = await up({
+    signal,
     dir,
     stateDir,
     ...(values['address-base'] !== undefined ? { addressBase: values['address-base'] } : {}),

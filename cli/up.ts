@@ -31,6 +31,8 @@ export interface UpOptions {
   inboundMode?: 'STRICT' | 'PERMISSIVE';
   /** Restart the control plane when it dies (default true; tests restart it by hand). */
   restartControlPlane?: boolean;
+  /** Aborting it while starting stops what was started and rejects (Ctrl-C during the start). */
+  signal?: AbortSignal;
 }
 
 export interface RunningPod extends LocalPod {
@@ -171,6 +173,10 @@ export async function up(o: UpOptions): Promise<LocalMesh> {
   // Proxies need the trust bundle, which exists once the control plane is ready.
   const deadline = Date.now() + 30_000;
   while (!(await httpOk(`http://${cpIp}:${PORTS.controlPlaneAdmin}/ready`))) {
+    if (o.signal?.aborted === true) {
+      await supervisor.stopAll();
+      throw new Error('interrupted while starting; everything it started is stopped');
+    }
     if (Date.now() > deadline) {
       await supervisor.stopAll();
       throw new Error(`the control plane did not become ready; see ${join(stateDir, 'logs', 'control-plane.log')}`);

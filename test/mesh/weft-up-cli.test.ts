@@ -125,4 +125,32 @@ describe('weft up (CLI)', () => {
       rmSync(dir3, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('Ctrl-C while it is still starting stops everything it started', async () => {
+    const dir4 = mkdtempSync(join(tmpdir(), 'weft-cli-int-'));
+    try {
+      cpSync(DEMO_DIR, dir4, { recursive: true, filter: (s) => !s.includes('.weft') });
+      const base = `127.${20 + Math.floor(Math.random() * 70)}`;
+      const child = spawn(process.execPath, [join(REPO_ROOT, 'cli', 'main.ts'), 'up', dir4, '--address-base', base, '--no-stat'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (c: string) => (out += c));
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (c: string) => (err += c));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+      while (!out.includes('starting the mesh')) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill('SIGINT');
+      const code = await exited;
+      // Interrupted during the start (one line, exit 1), or just after it (a normal stop, exit 0).
+      if (code !== 0) expect(err.trim().split('\n')).toEqual(['weft up: interrupted while starting; everything it started is stopped']);
+      const ps = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
+      expect(ps.split('\n').filter((l) => l.includes(dir4))).toEqual([]);
+    } finally {
+      rmSync(dir4, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
