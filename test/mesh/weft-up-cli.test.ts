@@ -5,6 +5,7 @@
 // kind, each print one line naming it within 2 s, while the mesh keeps
 // serving the last good state.
 import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +89,18 @@ describe('weft up (CLI)', () => {
         await waitFor(/^weft up: (TrafficSplit demo\/web: InvalidWeight: .+|manifest refused \(WEFT_ERR_MANIFEST_INVALID\): .*split\.yaml.*)$/m, 2_500, "invalid weight");
         writeFileSync(join(dir2, 'extra.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: cm, namespace: demo }\n');
         await waitFor(/^weft up: manifest refused \(WEFT_ERR_MANIFEST_INVALID\): .*extra\.yaml.*$/m, 2_500, 'unknown kind');
+        // The mesh keeps serving the last good state: the client's proxy still reaches web.
+        const clientIp = /demo\/client-1\s+(127\.\d+\.\d+\.\d+)/.exec(out)?.[1];
+        expect(clientIp).toBeDefined();
+        const status = await new Promise<number>((resolve, reject) => {
+          http
+            .get({ host: clientIp, port: 4140, path: 'http://web.demo/', headers: { host: 'web.demo' }, agent: false }, (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            })
+            .on('error', reject);
+        });
+        expect(status).toBe(200);
       } finally {
         const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
         child.kill('SIGINT');
