@@ -240,3 +240,59 @@ describe('weft inject: Argo Rollouts', () => {
     expect(output.endsWith(foreign)).toBe(true);
   });
 });
+
+describe('weft inject: the author\'s layout is kept', () => {
+  it('on a multi-document file with comments and odd indentation, every line outside the injected fields is unchanged', () => {
+    const input = [
+      '# the web tier',
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata:',
+      '    name: web        # four-space indentation',
+      '    namespace: demo',
+      'spec:',
+      '    replicas: 2',
+      '    selector:',
+      '        matchLabels: {app: web}',
+      '    template:',
+      '        metadata:',
+      '            labels:',
+      '                app: web',
+      '            annotations:',
+      '                weft.dev/inject: enabled',
+      '        spec:',
+      '            containers:',
+      '            -   name: app          # a list not indented under its key',
+      '                image: "web:1"',
+      '                args: ["--port",   "8080"]',
+      '                ports:',
+      '                -   containerPort: 8080',
+      '            volumes:',
+      '              - name: data',
+      '                emptyDir: {}',
+      '---',
+      '# untouched',
+      'apiVersion: v1',
+      'kind: ConfigMap',
+      'metadata: { name: cm,   namespace: demo }',
+      'data:',
+      '   key:    value',
+      '',
+    ].join('\n');
+    const { output, objects } = injectManifests(input, OPTS);
+    expect(objects.map((o) => o.decision)).toEqual(['injected', 'passed-through']);
+    const inLines = input.split('\n');
+    const outLines = output.split('\n');
+    // Every input line is in the output, unchanged and in order; what was added is the injection only.
+    let k = 0;
+    for (const line of outLines) if (k < inLines.length && line === inLines[k]) k++;
+    expect(inLines.slice(k)).toEqual([]);
+    const added = outLines.length - inLines.length;
+    expect(added).toBeGreaterThan(20);
+    // And it means exactly what the injector's patch means.
+    const out = docs(output);
+    expect(names(out[0]?.spec.template.spec, 'containers')).toEqual(['weft-proxy', 'app']);
+    expect(names(out[0]?.spec.template.spec, 'volumes')).toEqual(['data', 'weft-identity-token', 'weft-trust-bundle']);
+    expect(out[0]?.spec.template.spec.containers[1].args).toEqual(['--port', '8080']);
+  });
+});

@@ -13,7 +13,10 @@
 // such pods alone. Other kinds pass through byte for byte.
 //
 // Edits go into the YAML documents themselves, so comments and formatting
-// survive; untouched documents are copied verbatim. The whole input is
+// survive; untouched documents are copied verbatim, and in an injected one
+// every line outside the injected fields comes out as written (yaml-splice.ts,
+// checked to mean the same as the library's own rendering), so that a GitOps
+// diff shows exactly the injection. The whole input is
 // processed before anything is written: on malformed YAML or an invalid
 // annotation, the error names the document (1-based) and nothing reaches
 // stdout.
@@ -25,6 +28,7 @@ import { WeftError, findWeftError } from '../proto/errors.ts';
 import { INJECT_KEY } from '../injector/annotations.ts';
 import { parsePointer, type JsonPatchOp } from '../injector/json-patch.ts';
 import { injectionPatch, type Decision, type InjectOptions } from '../injector/patch.ts';
+import { preserveLayout } from './yaml-splice.ts';
 
 /** Where the pod template sits in each workload kind. */
 const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
@@ -100,6 +104,24 @@ function applyToYaml(doc: Document, prefix: Path, ops: readonly JsonPatchOp[]): 
       doc.setIn([...prefix, ...tokens], node);
     }
   }
+}
+
+/**
+ * The injected document in its author's layout: only the injected fields
+ * differ from what was written (yaml-splice.ts), if that text means exactly
+ * what the library's rendering means; else the library's rendering.
+ */
+function keepLayout(original: string, before: string, after: string): string {
+  const spliced = preserveLayout(original, before, after);
+  if (spliced === undefined) return after;
+  const same = (a: string, b: string): boolean => {
+    const pa = parseAllDocuments(a);
+    const pb = parseAllDocuments(b);
+    if (!Array.isArray(pa) || !Array.isArray(pb) || pa.length !== pb.length) return false;
+    if (pa.some((d) => d.errors.length > 0)) return false;
+    return JSON.stringify(pa.map((d) => d.toJS())) === JSON.stringify(pb.map((d) => d.toJS()));
+  };
+  return same(spliced, after) ? spliced : after;
 }
 
 /** The text of each document of `text`, exactly as written (leading comments go with the first). */
@@ -208,6 +230,7 @@ export function injectManifests(text: string, opts: InjectOptions): { output: st
   let anyChanged = false;
   const parts = docs.map((doc, i) => {
     let changed: boolean;
+    const before = doc.toString();
     try {
       changed = injectObject(doc, [], i + 1, opts, objects);
     } catch (err) {
@@ -215,7 +238,10 @@ export function injectManifests(text: string, opts: InjectOptions): { output: st
       throw manifestError(i + 1, (err as Error).message, err);
     }
     anyChanged ||= changed;
-    return changed || originals[i] === undefined ? doc.toString() : originals[i];
+    const original = originals[i];
+    if (original === undefined) return doc.toString();
+    if (!changed) return original;
+    return keepLayout(original, before, doc.toString());
   });
   return { output: anyChanged ? parts.join('') : text, objects };
 }
