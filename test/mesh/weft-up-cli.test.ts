@@ -84,11 +84,11 @@ describe('weft up (CLI)', () => {
         const split = (w1: string, w2: string) =>
           `apiVersion: split.smi-spec.io/v1alpha4\nkind: TrafficSplit\nmetadata: { name: web, namespace: demo }\nspec:\n  service: web\n  backends:\n    - { service: web-v1, weight: ${w1} }\n    - { service: web-v2, weight: ${w2} }\n`;
         writeFileSync(join(dir2, 'split.yaml'), split('0', '0'));
-        await waitFor(/^weft up: TrafficSplit demo\/web: AllWeightsZero: .+$/m, 2_500, 'all-zero split');
+        await waitFor(/^weft up: TrafficSplit demo\/web: AllWeightsZero: .+$/m, 2_000, 'all-zero split');
         writeFileSync(join(dir2, 'split.yaml'), split('-5', '10'));
-        await waitFor(/^weft up: (TrafficSplit demo\/web: InvalidWeight: .+|manifest refused \(WEFT_ERR_MANIFEST_INVALID\): .*split\.yaml.*)$/m, 2_500, "invalid weight");
+        await waitFor(/^weft up: (TrafficSplit demo\/web: InvalidWeight: .+|manifest refused \(WEFT_ERR_MANIFEST_INVALID\): .*split\.yaml.*)$/m, 2_000, 'invalid weight');
         writeFileSync(join(dir2, 'extra.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: cm, namespace: demo }\n');
-        await waitFor(/^weft up: manifest refused \(WEFT_ERR_MANIFEST_INVALID\): .*extra\.yaml.*$/m, 2_500, 'unknown kind');
+        await waitFor(/^weft up: manifest refused \(WEFT_ERR_MANIFEST_INVALID\): .*extra\.yaml.*$/m, 2_000, 'unknown kind');
         // The mesh keeps serving the last good state: the client's proxy still reaches web.
         const clientIp = /demo\/client-1\s+(127\.\d+\.\d+\.\d+)/.exec(out)?.[1];
         expect(clientIp).toBeDefined();
