@@ -9,22 +9,14 @@
 //  3. An app killed behind a live proxy: its proxy answers 503
 //     WEFT_ERR_APP_UNAVAILABLE, so the client proxy knows nothing reached the
 //     app and retries GETs and POSTs alike on another endpoint.
-import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Proxy } from '../../proxy/proxy.ts';
 import type { ProxyConfig } from '../../proto/mesh.ts';
-import { Closer, id, metricValue, pki, scrape, startApp, startProxy, viaProxy, type TestApp } from '../harness/mesh-fixture.ts';
+import { Closer, closedPort, id, metricValue, pki, scrape, startApp, startProxy, viaProxy, type TestApp } from '../harness/mesh-fixture.ts';
 
 const CLIENT_ID = id('demo', 'client');
 const SERVER_ID = id('demo', 'web');
 
-async function closedPort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A server pod: an app and its proxy (strict, the client's identity allowed), the proxy's inbound on `proxyPort` (0: any). */
 async function serverPod(closer: Closer, name: string, app: TestApp, proxyPort = 0): Promise<Proxy> {

@@ -1,24 +1,15 @@
 // Acceptance 3 and 6 of the proxy issue: weighted splits, path/method/header
 // routes, timeouts (504), no endpoints (503), no route (404), and retries:
 // GET is retried on a refused connection and on a 503, POST never.
-import net from 'node:net';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_HEADER } from '../../proto/errors.ts';
 import type { Proxy } from '../../proxy/proxy.ts';
-import { Closer, startApp, startProxy, viaProxy, type TestApp } from '../harness/mesh-fixture.ts';
+import { Closer, closedPort, startApp, startProxy, viaProxy, type TestApp } from '../harness/mesh-fixture.ts';
 
 /** A plaintext (unmeshed) endpoint on a test app. */
 const ep = (app: { port: number }) => ({ address: '127.0.0.1', port: app.port });
 
-/** A port with nothing listening on it (connections are refused). */
-async function closedPort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('weighted split', () => {
   const closer = new Closer();

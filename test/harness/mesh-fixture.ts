@@ -3,6 +3,7 @@
 // helpers to build configs and read metrics. Everything closes after.
 import http from 'node:http';
 import { once } from 'node:events';
+import net from 'node:net';
 import { createTestPki, type TestPki } from '../../identity/test-pki.ts';
 import { formatWorkloadId } from '../../identity/spiffe-id.ts';
 import { start, type Proxy, type ProxyStartConfig } from '../../proxy/proxy.ts';
@@ -141,4 +142,13 @@ export function metricValue(text: string, name: string, labels: Record<string, s
     }
   }
   return sum;
+}
+
+/** A port with nothing listening on it (connections are refused). */
+export async function closedPort(): Promise<number> {
+  const s = net.createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }
