@@ -56,7 +56,7 @@ export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
 /** Same values as the proxy's own defaults. */
 export const DEFAULT_ROUTE_DEFAULTS: RouteDefaults = {
   timeoutMs: 10_000,
-  retry: { maxRetries: 2, budgetRatio: 0.2, minRetriesPerSecond: 10 },
+  retry: { maxRetries: 2, budgetRatio: 0.2, minRetriesPerSecond: 10, retryableGrpcStatuses: [14] },
   connectTimeoutMs: 1_000,
 };
 

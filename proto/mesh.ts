@@ -57,6 +57,8 @@ export interface RetryPolicy {
   maxRetries: number;
   budgetRatio: number;
   minRetriesPerSecond: number;
+  /** gRPC statuses (numbers) after which a call that got no response message is retried. Default [14] (UNAVAILABLE). */
+  retryableGrpcStatuses?: number[];
 }
 
 export interface RouteDefaults {

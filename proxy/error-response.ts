@@ -4,6 +4,7 @@
 // proxy-generated error from an app's.
 import type { ServerResponse } from 'node:http';
 import { ERROR_HEADER, findWeftError, type ErrorCode } from '../proto/errors.ts';
+import { GRPC_STATUS, encodeGrpcMessage, type GrpcStatusName } from './h2/grpc-status.ts';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   WEFT_ERR_NO_ROUTE: 404,
@@ -22,6 +23,24 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   WEFT_ERR_LOOP: 508,
   WEFT_ERR_SHUTTING_DOWN: 503,
   WEFT_ERR_NOT_READY: 503,
+};
+
+/**
+ * The gRPC status a gRPC caller gets for each code (grpc/grpc
+ * doc/http-grpc-status-mapping.md for the HTTP ones: 403 PERMISSION_DENIED,
+ * 404 UNIMPLEMENTED, 502/503/504 UNAVAILABLE, 400 INTERNAL); a deadline is
+ * DEADLINE_EXCEEDED. Anything else is UNAVAILABLE.
+ */
+const GRPC: Partial<Record<ErrorCode, GrpcStatusName>> = {
+  WEFT_ERR_NO_ROUTE: 'UNIMPLEMENTED',
+  WEFT_ERR_TIMEOUT: 'DEADLINE_EXCEEDED',
+  WEFT_ERR_REQUEST_TIMEOUT: 'DEADLINE_EXCEEDED',
+  WEFT_ERR_DENIED: 'PERMISSION_DENIED',
+  WEFT_ERR_TLS_REQUIRED: 'PERMISSION_DENIED',
+  WEFT_ERR_EGRESS_REFUSED: 'PERMISSION_DENIED',
+  WEFT_ERR_BAD_REQUEST: 'INTERNAL',
+  WEFT_ERR_LOOP: 'INTERNAL',
+  WEFT_ERR_TOO_MANY_STREAMS: 'RESOURCE_EXHAUSTED',
 };
 
 export interface ErrorReply {
@@ -57,6 +76,30 @@ export function sendError(res: ServerResponse, err: unknown): ErrorReply {
   });
   res.end(body);
   return reply;
+}
+
+/** The gRPC status number for an error reply. Pure. */
+export function grpcStatusFor(reply: ErrorReply): number {
+  return GRPC_STATUS[GRPC[reply.code] ?? 'UNAVAILABLE'];
+}
+
+/**
+ * The headers of the proxy's own answer to an HTTP/2 request: for a gRPC
+ * caller a trailers-only response (:status 200, the gRPC status and message;
+ * never an HTTP error a gRPC client cannot read), else the HTTP status. Both
+ * name the code in `weft-error`. Pure.
+ */
+export function h2ErrorHeaders(reply: ErrorReply, grpc: boolean): Record<string, string | number> {
+  if (grpc) {
+    return {
+      ':status': 200,
+      'content-type': 'application/grpc',
+      'grpc-status': grpcStatusFor(reply),
+      'grpc-message': encodeGrpcMessage(`${reply.code}: ${reply.message}`),
+      [ERROR_HEADER]: reply.code,
+    };
+  }
+  return { ':status': reply.status, [ERROR_HEADER]: reply.code, 'content-type': 'text/plain; charset=utf-8' };
 }
 
 /** A raw HTTP/1.1 error response for sockets that have no ServerResponse (parse errors, upgrades). */

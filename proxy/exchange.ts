@@ -1,7 +1,8 @@
 // The state of one request as it moves down the stack. Each stage narrows the
 // target (service -> route -> backend -> endpoint) and writes only its own
 // fields, so later stages never recompute what earlier ones decided.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { UpstreamResponse } from './http1/upstream-response.ts';
 import type { CompiledBackend, CompiledEndpoint, CompiledService, CompiledServiceRoute, RuntimeConfig } from './config/config-compile.ts';
 import type { Direction } from './metrics/metrics.ts';
@@ -9,8 +10,44 @@ import type { Deadline } from './http1/deadline.ts';
 
 export type { Deadline };
 
+/**
+ * What the stages read of a request, whatever its protocol: node:http's
+ * IncomingMessage (HTTP/1.x) or an HTTP/2 stream's view (h2/h2-request.ts).
+ * `url` is the request target (origin-form, or absolute-form in explicit
+ * HTTP/1.x); `headers.host` the authority; `socket` the connection it came on.
+ */
+export interface ExchangeRequest {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  readonly socket: Socket;
+  /** The whole body has been received. */
+  readonly complete: boolean;
+  /** Some of the body has been read (it can no longer be sent again from the start). */
+  readonly readableDidRead: boolean;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  once(event: 'end' | 'close', listener: () => void): unknown;
+  removeListener(event: 'data' | 'end' | 'close', listener: (...args: never[]) => void): unknown;
+}
+
+/** An HTTP/2 request's own state (h2/): its stream and what the stages need beyond ExchangeRequest. */
+export interface H2Call {
+  /** The request body source and where the response goes. */
+  readonly stream: import('node:http2').ServerHttp2Stream;
+  /** content-type application/grpc: errors are gRPC statuses, grpc-status classifies. */
+  readonly grpc: boolean;
+  /** The body, kept (up to 64 KiB) while it streams, so that an attempt can be replayed. */
+  readonly replay: import('./h2/replay-body.ts').ReplayBody | undefined;
+  /** The caller's gRPC deadline (grpc-timeout), as performance.now() ms. */
+  readonly deadlineAt: number | undefined;
+}
+
 export interface Exchange {
-  readonly req: IncomingMessage;
+  readonly req: ExchangeRequest;
+  /** HTTP/1.x: the node:http request (the HTTP/1.1 client reads the body from it). */
+  readonly http1?: IncomingMessage;
+  /** HTTP/2: the stream and its state; absent for HTTP/1.x. */
+  readonly h2?: H2Call;
   /** The response to the caller; absent for upgrades (raw socket). */
   res?: ServerResponse;
   readonly direction: Direction;
@@ -71,6 +108,7 @@ export function newExchange(
   const cl = req.headers['content-length'];
   const ex: Exchange = {
     req,
+    http1: req,
     direction,
     config,
     start,

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { once } from 'node:events';
 import type { ProxyConfig } from '../proto/mesh.ts';
 import { DEFAULT_OPAQUE_PORTS, PORTS } from '../proto/mesh.ts';
-import { WeftError, rootWeftCode } from '../proto/errors.ts';
+import { ERROR_HEADER, WeftError, rootWeftCode } from '../proto/errors.ts';
 import { validateProxyConfig } from './config/config-validate.ts';
 import { compileConfig, type RuntimeConfig } from './config/config-compile.ts';
 import { createEndpointBalancer, type EndpointBalancerOptions } from './routing/endpoint-choice.ts';
@@ -22,7 +22,11 @@ import { createOutboundListener, LISTENER_OPTIONS } from './listen/outbound-list
 import { forwardOutboundTcp, type OutboundTcpDeps } from './tcp/outbound-tcp.ts';
 import { joinSockets } from './tcp/tcp-forward.ts';
 import { createInboundListener, clientIdOf, dialledPortOf } from './listen/inbound-listener.ts';
-import { newExchange } from './exchange.ts';
+import { newExchange, type Handler } from './exchange.ts';
+import { H2SessionPool } from './h2/h2-sessions.ts';
+import { createH2Server, HTTP2_LIMITS } from './h2/h2-server.ts';
+import { newH2Exchange } from './h2/h2-exchange.ts';
+import { respondH2 } from './h2/h2-respond.ts';
 import { forwardStage } from './stages/forward-stage.ts';
 import { inboundStack, outboundStack } from './stack.ts';
 import { respond } from './respond.ts';
@@ -177,10 +181,12 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     inboundListener.setTls(material);
   }
 
+  const outboundSessions = new H2SessionPool(outboundPool);
+  const inboundSessions = new H2SessionPool(inboundPool);
   const deps = { namespace: cfg.namespace ?? 'default', balancer, random, now };
-  const outboundHandler = outboundStack(deps, forwardStage({ pool: outboundPool, appAddress: '' }));
+  const outboundHandler = outboundStack(deps, forwardStage({ pool: outboundPool, sessions: outboundSessions, appAddress: '' }));
   const appAddress = cfg.appAddress ?? '127.0.0.1';
-  const inboundHandler = inboundStack(forwardStage({ pool: inboundPool, appAddress }));
+  const inboundHandler = inboundStack(forwardStage({ pool: inboundPool, sessions: inboundSessions, appAddress }));
 
   // Inbound authority label: the Host the caller used, capped so that a
   // caller cannot create unbounded series.
@@ -255,6 +261,47 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     const ex = prepareInbound(req, runtime);
     track(handleUpgrade({ req, socket, head, direction: 'inbound', config: runtime, handler: inboundHandler, metrics, exchange: ex }));
   });
+  // HTTP/2: each stream is one exchange through the same stacks.
+  const warnH2 = rateLimited((msg, fields) => log.warn(msg, fields));
+  const h2SessionError = (direction: 'inbound' | 'outbound') => (err: Error & { code?: string }): void => {
+    const code = err.code ?? 'ERR_HTTP2';
+    metrics.h2SessionErrors.inc({ direction, error: code });
+    warnH2(`${direction}:${code}`, 'HTTP/2 connection closed on error', { direction, code, reason: err.message });
+  };
+  const rejectWith = (err: WeftError): Handler => () => Promise.reject(err);
+  const outboundH2 = createH2Server(
+    HTTP2_LIMITS,
+    (stream, headers, socket) => {
+      const start = performance.now();
+      const rt = runtime;
+      if (rt === undefined) {
+        stream.respond({ ':status': 503, [ERROR_HEADER]: 'WEFT_ERR_NOT_READY' }, { endStream: true });
+        return;
+      }
+      const { ex, invalid } = newH2Exchange(stream, headers, socket, 'outbound', rt, start);
+      track(respondH2(ex, invalid === undefined ? outboundHandler : rejectWith(invalid), metrics));
+    },
+    h2SessionError('outbound'),
+  );
+  const inboundH2 = createH2Server(
+    HTTP2_LIMITS,
+    (stream, headers, socket) => {
+      const start = performance.now();
+      const rt = runtime;
+      if (rt === undefined) {
+        stream.respond({ ':status': 503, [ERROR_HEADER]: 'WEFT_ERR_NOT_READY' }, { endStream: true });
+        return;
+      }
+      const { ex, invalid } = newH2Exchange(stream, headers, socket, 'inbound', rt, start);
+      ex.tls = socket instanceof tls.TLSSocket;
+      ex.clientId = ex.tls ? clientIdOf(socket) : '';
+      if (!ex.tls) ex.appPort = dialledPortOf(socket);
+      ex.authority = inboundAuthority(ex.req.headers.host);
+      track(respondH2(ex, invalid === undefined ? inboundHandler : rejectWith(invalid), metrics));
+    },
+    h2SessionError('inbound'),
+  );
+
   const transparent = cfg.transparent ?? false;
   const detectTimeoutMs = cfg.detectTimeoutMs ?? 1_000;
   const opaquePorts: ReadonlySet<number> = new Set(cfg.opaquePorts ?? DEFAULT_OPAQUE_PORTS);
@@ -273,6 +320,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
   };
   const outboundListener = createOutboundListener({
     http: outboundHttp,
+    h2: (socket) => outboundH2.accept(socket),
     metrics,
     transparent,
     detectTimeoutMs,
@@ -288,6 +336,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
 
   const inboundListener = createInboundListener({
     http: inboundHttp,
+    h2: (socket) => inboundH2.accept(socket),
     metrics,
     log,
     strict: () => runtime?.config.inbound.mode === 'STRICT',
@@ -356,6 +405,8 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
         //    the endpoint out), but still serving: new connections are
         //    accepted for the grace period, responses ask callers to close.
         draining = true;
+        // HTTP/2 callers get GOAWAY: open streams finish, new ones go to a new connection.
+        for (const h of [outboundH2, inboundH2]) for (const session of h.sessions) session.close();
         const graceMs = cfg.shutdownGraceMs ?? 0;
         if (graceMs > 0) {
           log.info('shutting down: not ready, still accepting', { graceMs });
@@ -371,6 +422,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
         inboundHttp.close();
         outboundHttp.closeIdleConnections();
         inboundHttp.closeIdleConnections();
+        for (const h of [outboundH2, inboundH2]) for (const session of h.sessions) session.close();
         const deadline = performance.now() + (cfg.drainTimeoutMs ?? 30_000);
         if (inflight > 0) {
           await new Promise<void>((resolve) => {
@@ -387,6 +439,9 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
         await Promise.all([responsesDone(outboundHttp, left), responsesDone(inboundHttp, left)]);
         outboundHttp.closeAllConnections();
         inboundHttp.closeAllConnections();
+        for (const h of [outboundH2, inboundH2]) for (const session of h.sessions) session.destroy();
+        outboundSessions.destroy();
+        inboundSessions.destroy();
         outboundPool.destroy();
         inboundPool.destroy();
         await admin.close();

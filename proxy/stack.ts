@@ -41,7 +41,7 @@ export function outboundStack(deps: StackDeps, forward: Handler): Handler {
       //    and wrap endpoint choice, so each attempt may pick another endpoint.
       retryStage(deps.now),
       // 4. Per-attempt response timeout (504).
-      timeoutStage,
+      timeoutStage(deps.now),
       // 5. Endpoint by P2C over peak-EWMA; the latency it learns includes the
       //    TLS connect when a new connection is needed.
       balanceStage(deps.balancer, deps.random, deps.now),

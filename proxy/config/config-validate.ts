@@ -18,7 +18,7 @@ import type {
   WeightedBackend,
 } from '../../proto/mesh.ts';
 
-export const DEFAULT_RETRY: RetryPolicy = { maxRetries: 2, budgetRatio: 0.2, minRetriesPerSecond: 10 };
+export const DEFAULT_RETRY: RetryPolicy = { maxRetries: 2, budgetRatio: 0.2, minRetriesPerSecond: 10, retryableGrpcStatuses: [14] };
 export const DEFAULT_ROUTE_DEFAULTS: RouteDefaults = {
   timeoutMs: 10_000,
   retry: DEFAULT_RETRY,
@@ -116,6 +116,16 @@ function httpMatch(v: unknown, path: string): HttpMatch {
   return p ? { path: p, methods, headers } : { methods, headers };
 }
 
+/** gRPC status numbers 1..16 (OK is never a failure); absent or empty: the default. */
+function grpcStatuses(v: unknown, path: string, def: number[]): number[] {
+  const list = arr(v, path).map((x, i) => uint(x, `${path}[${i}]`, 0, 16));
+  if (list.length === 0) return def;
+  list.forEach((x, i) => {
+    if (x === 0) throw new WeftError('WEFT_ERR_CONFIG_INVALID', `${path}[${i}]: 0 (OK) is not a failure to retry`);
+  });
+  return list;
+}
+
 function retry(v: unknown, path: string, def: RetryPolicy): RetryPolicy {
   if (v === undefined || v === null) return def;
   const o = obj(v, path);
@@ -123,6 +133,7 @@ function retry(v: unknown, path: string, def: RetryPolicy): RetryPolicy {
     maxRetries: uint(o.maxRetries, `${path}.maxRetries`, def.maxRetries, 10),
     budgetRatio: num(o.budgetRatio, `${path}.budgetRatio`, def.budgetRatio),
     minRetriesPerSecond: uint(o.minRetriesPerSecond, `${path}.minRetriesPerSecond`, def.minRetriesPerSecond),
+    retryableGrpcStatuses: grpcStatuses(o.retryableGrpcStatuses, `${path}.retryableGrpcStatuses`, def.retryableGrpcStatuses ?? []),
   };
 }
 

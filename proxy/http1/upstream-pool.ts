@@ -211,6 +211,32 @@ export class UpstreamPool {
   }
 
   /**
+   * A new connection for HTTP/2: h2c to host:port, or (with `identity`) mTLS
+   * to the peer proxy at host:port with ALPN h2, whose peer must present
+   * `identity`. Failures are typed and reported as for connectOpaque; `settled`
+   * says when the connection is up (or why not).
+   */
+  connectH2(host: string, port: number, identity: string | undefined, settled: (err?: WeftError) => void): net.Socket {
+    let socket: net.Socket;
+    if (identity === undefined) {
+      socket = net.connect({ host, port, noDelay: true });
+    } else {
+      if (this.#context === undefined) throw new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet');
+      socket = tls.connect({
+        host,
+        port,
+        secureContext: this.#context,
+        rejectUnauthorized: true,
+        ALPNProtocols: ['h2'],
+        checkServerIdentity: (_h, cert) => checkPeerIdentity(identity, this.#trustDomain, cert),
+      });
+      socket.setNoDelay(true);
+    }
+    this.#watchConnect(socket, host, port, identity !== undefined, 'h2', settled);
+    return socket;
+  }
+
+  /**
    * Bounds a new connection's connect (and TLS handshake) by the connect
    * timeout; a failure is typed (classifyUpstreamError), reported to the
    * connect-error hook and passed to `settled`; success reports the connection

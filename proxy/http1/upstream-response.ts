@@ -11,6 +11,8 @@ export interface UpstreamResponse {
   readonly statusCode: number;
   readonly statusMessage: string;
   readonly headers: IncomingHttpHeaders;
+  /** HTTP/2: END_STREAM came with the headers (a trailers-only gRPC response). */
+  readonly endStream?: boolean;
   /** Streams the body into `dest` and ends it; resolves when done or failed. */
   pipeTo(dest: Writable): Promise<void>;
   /**

@@ -11,6 +11,9 @@
 // and logged at warn (rate-limited). The verified SPIFFE ID is kept per
 // connection (clientIdOf).
 //
+// ALPN h2 (a peer proxy's HTTP/2) and, from a redirected plaintext client,
+// the HTTP/2 preface go to the HTTP/2 server (h2/h2-server.ts).
+//
 // Plaintext in strict mode is refused with a 403 naming WEFT_ERR_TLS_REQUIRED
 // before any HTTP parsing.
 import type { TLSSocket } from 'node:tls';
@@ -46,6 +49,8 @@ export function dialledPortOf(socket: net.Socket): number {
 
 export interface InboundListenerOptions {
   http: http.Server;
+  /** Takes an HTTP/2 connection: mTLS with ALPN h2 (its client ID recorded), or a redirected plaintext h2c one. */
+  h2?: (socket: net.Socket) => void;
   metrics: ProxyMetrics;
   log: Logger;
   strict: () => boolean;
@@ -96,8 +101,8 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
     requestCert: true,
     // A peer's half-close (FIN, TLS close_notify) of an opaque stream is carried to the app, not turned into a full close.
     allowHalfOpen: true,
-    // Opaque TCP between proxies says so in ALPN; HTTP/1.1 clients offer none or http/1.1.
-    ALPNProtocols: [OPAQUE_ALPN, 'http/1.1'],
+    // Opaque TCP between proxies says so in ALPN, HTTP/2 as h2; HTTP/1.1 clients offer none or http/1.1.
+    ALPNProtocols: [OPAQUE_ALPN, 'h2', 'http/1.1'],
     // The verdict is ours (identity/tls-peer.ts), so that the reason is counted and logged.
     rejectUnauthorized: false,
     handshakeTimeout: handshakeTimeoutMs,
@@ -114,14 +119,19 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
     }
     secure.on('error', () => secure.destroy());
     const opaque = secure.alpnProtocol === OPAQUE_ALPN && o.onOpaque !== undefined;
+    const h2 = secure.alpnProtocol === 'h2' && o.h2 !== undefined;
     // Counted once verified (refusals are in inbound_tcp_errors_total); bytes are the app's, after decryption.
     o.metrics.trackConnection(secure, {
       direction: 'inbound',
       peer: 'src',
       tls: 'true',
-      protocol: opaque ? 'opaque' : 'http1',
+      protocol: opaque ? 'opaque' : h2 ? 'h2' : 'http1',
       client_id: clientIds.get(secure) ?? '',
     });
+    if (h2 && o.h2 !== undefined) {
+      o.h2(secure);
+      return;
+    }
     if (opaque && o.onOpaque !== undefined) {
       const onOpaque = o.onOpaque;
       readTransportHeader(secure, handshakeTimeoutMs, (err, port) => {
@@ -185,6 +195,7 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
       peekProtocol(socket, o.detectTimeoutMs ?? 1_000, (protocol) => {
         track(protocol);
         if (protocol === 'http1') o.http.emit('connection', socket);
+        else if (protocol === 'h2' && o.h2 !== undefined) o.h2(socket);
         else onOpaque(socket, dst.port, '');
       });
     });

@@ -2,10 +2,11 @@
 // every connection is HTTP/1.1 and the Host header (or absolute-form target)
 // names the destination. Transparent mode (an injected pod, iptables
 // REDIRECT): each connection has an original destination, and its first bytes
-// decide the stack (protocol-detect.ts): HTTP/1.x goes to the HTTP server with
-// that destination remembered (redirected.ts), anything else (TLS, its SNI
-// read from the ClientHello and passed on to be recorded, HTTP/2,
-// server-first or unknown protocols) to opaque TCP. Ports in `opaquePorts`
+// decide the stack (protocol-detect.ts): HTTP/1.x goes to the HTTP server and
+// HTTP/2 (prior knowledge) to the HTTP/2 server, with that destination
+// remembered (redirected.ts); anything else (TLS, its SNI read from the
+// ClientHello and passed on to be recorded, server-first or unknown
+// protocols) to opaque TCP. Ports in `opaquePorts`
 // skip detection; a client silent for `detectTimeoutMs` is opaque (it may be
 // waiting for the server's banner). A connection made to the listener itself
 // (no original destination) is treated as explicit.
@@ -21,14 +22,18 @@ import type { SocketAddress } from './sockaddr.ts';
 
 export interface OutboundListenerOptions {
   http: http.Server;
+  /** Takes an HTTP/2 (prior knowledge) connection, paused, its preface put back. */
+  h2: (socket: net.Socket) => void;
   metrics: ProxyMetrics;
   /** Read original destinations (injected pods). */
   transparent: boolean;
   detectTimeoutMs: number;
+  /** Explicit mode: how long a silent client is waited for before it goes to the HTTP server (whose own timeouts apply). Default 10 s. */
+  explicitDetectTimeoutMs?: number;
   /** Whether connections to this destination skip detection (opaque ports of the pod, opaque Service ports). */
   isOpaque: (dst: SocketAddress) => boolean;
   /** A redirected connection that is not HTTP/1.x, paused, its first bytes unshifted; `sni` is a TLS client's server name. */
-  onTcp: (socket: net.Socket, dst: SocketAddress, protocol: Exclude<Protocol, 'http1'>, sni?: string) => void;
+  onTcp: (socket: net.Socket, dst: SocketAddress, protocol: Exclude<Protocol, 'http1' | 'h2'>, sni?: string) => void;
 }
 
 /** Options of every listener socket: paused (to peek), half-open allowed (opaque TCP carries FIN across). */
@@ -45,10 +50,20 @@ export function createOutboundListener(o: OutboundListenerOptions): Listener {
   const handle = (socket: net.Socket): void => {
     const dst = o.transparent ? originalDestination(socket) : undefined;
     if (dst === undefined) {
-      // Explicit proxy: Node's HTTP server closes a half-open client itself.
-      // The listener pauses new connections (for peeking): start reading.
-      o.http.emit('connection', socket);
-      socket.resume();
+      // Explicit proxy: HTTP/1.x, or HTTP/2 with prior knowledge (its
+      // :authority names the destination as Host does). Anything that is not
+      // the HTTP/2 preface goes to the HTTP server, which answers garbage
+      // with a 400; a silent client is left to its headers timeout there.
+      socket.on('error', () => socket.destroy());
+      peekProtocol(socket, o.explicitDetectTimeoutMs ?? 10_000, (protocol) => {
+        if (protocol === 'h2') {
+          o.metrics.trackConnection(socket, { direction: 'outbound', peer: 'src', tls: 'false', protocol: 'h2' });
+          o.h2(socket);
+          return;
+        }
+        o.http.emit('connection', socket);
+        socket.resume();
+      });
       return;
     }
     if (o.isOpaque(dst)) {
@@ -61,6 +76,12 @@ export function createOutboundListener(o: OutboundListenerOptions): Listener {
       if (protocol === 'http1') {
         rememberRedirected(socket, dst);
         o.http.emit('connection', socket);
+        return;
+      }
+      if (protocol === 'h2') {
+        rememberRedirected(socket, dst);
+        o.metrics.trackConnection(socket, { direction: 'outbound', peer: 'src', tls: 'false', protocol: 'h2' });
+        o.h2(socket);
         return;
       }
       o.metrics.trackConnection(socket, { direction: 'outbound', peer: 'src', tls: 'false', protocol });

@@ -225,6 +225,8 @@ export class TargetMetrics {
   readonly #byStatus = new Map<number, StatusCounters>();
   /** Per `${status}/${error}`, responses the proxy itself gave (rare). */
   readonly #byError = new Map<string, StatusCounters>();
+  /** Per `${status}/${error}/${grpcStatus}`: gRPC responses. */
+  readonly #byGrpc = new Map<string, StatusCounters>();
   /** Per status code: the latency series, shared by a status's responses with and without error code. */
   readonly #latency = new Map<number, LatencyHistogram>();
 
@@ -241,15 +243,24 @@ export class TargetMetrics {
     }
   }
 
-  /** Records one response. `error` is the Weft error code when the proxy itself answered. */
-  response(status: number, latencyMs: number, error = ''): void {
-    const c = (error === '' ? this.#byStatus.get(status) : this.#byError.get(`${status}/${error}`)) ?? this.#add(status, error);
+  /**
+   * Records one response. `error` is the Weft error code when the proxy
+   * itself answered; `grpcStatus` the gRPC status a gRPC response ended with
+   * (a `grpc_status` label, and what classifies it: only OK is a success),
+   * -1 for a gRPC call that ended without one (reset: a failure).
+   */
+  response(status: number, latencyMs: number, error = '', grpcStatus?: number): void {
+    const c =
+      grpcStatus !== undefined
+        ? (this.#byGrpc.get(`${status}/${error}/${grpcStatus}`) ?? this.#add(status, error, grpcStatus))
+        : ((error === '' ? this.#byStatus.get(status) : this.#byError.get(`${status}/${error}`)) ?? this.#add(status, error));
     c.response.value++;
     c.latency.observe(latencyMs);
   }
 
-  /** response_total for this status and error code. */
-  responses(status: number, error = ''): number {
+  /** response_total for this status and error code (and gRPC status, for gRPC responses). */
+  responses(status: number, error = '', grpcStatus?: number): number {
+    if (grpcStatus !== undefined) return this.#byGrpc.get(`${status}/${error}/${grpcStatus}`)?.response.value ?? 0;
     return (error === '' ? this.#byStatus.get(status) : this.#byError.get(`${status}/${error}`))?.response.value ?? 0;
   }
 
@@ -258,18 +269,24 @@ export class TargetMetrics {
     return this.#latency.get(status);
   }
 
-  #add(status: number, error: string): StatusCounters {
+  #add(status: number, error: string, grpcStatus?: number): StatusCounters {
     const status_code = String(status);
-    const classification = status >= 500 || status === 0 ? 'failure' : 'success';
+    const failed = grpcStatus !== undefined ? grpcStatus !== 0 : status >= 500 || status === 0;
+    const classification = failed ? 'failure' : 'success';
     let latency = this.#latency.get(status);
     if (latency === undefined) {
       latency = new LatencyHistogram({ ...this.labels, status_code });
       this.#latency.set(status, latency);
       this.#order.latencies.push(latency);
     }
-    const c: StatusCounters = { response: new Series({ ...this.labels, status_code, classification, error }), latency };
+    const labels =
+      grpcStatus !== undefined
+        ? { ...this.labels, status_code, classification, error, grpc_status: grpcStatus < 0 ? '' : String(grpcStatus) }
+        : { ...this.labels, status_code, classification, error };
+    const c: StatusCounters = { response: new Series(labels), latency };
     this.#order.responses.push(c.response);
-    if (error === '') this.#byStatus.set(status, c);
+    if (grpcStatus !== undefined) this.#byGrpc.set(`${status}/${error}/${grpcStatus}`, c);
+    else if (error === '') this.#byStatus.set(status, c);
     else this.#byError.set(`${status}/${error}`, c);
     return c;
   }
@@ -279,6 +296,7 @@ export class TargetMetrics {
     this.requests = 0;
     for (const c of this.#byStatus.values()) c.response.value = 0;
     for (const c of this.#byError.values()) c.response.value = 0;
+    for (const c of this.#byGrpc.values()) c.response.value = 0;
     for (const h of this.#latency.values()) h.reset();
   }
 }
@@ -359,6 +377,8 @@ export class ProxyMetrics {
   /** Outbound connection attempts that failed (refused, timed out, peer identity refused): error = a Weft code. */
   readonly outboundTcpErrors: CounterClass<'error'>;
   readonly endpointEjections: CounterClass<'endpoint'>;
+  /** HTTP/2 connections closed on a protocol error or an abuse limit (error = Node's code). */
+  readonly h2SessionErrors: CounterClass<'direction' | 'error'>;
   readonly configVersion: GaugeClass<string>;
   readonly #order: SeriesOrder = { requests: [], responses: [], latencies: [] };
   readonly #opened: ConnCounters[] = [];
@@ -469,6 +489,12 @@ export class ProxyMetrics {
       name: 'outbound_endpoint_ejections_total',
       help: 'Total count of endpoints ejected from load balancing after consecutive failures (and failed probes after), by endpoint address:port.',
       labelNames: ['endpoint'],
+      registers,
+    });
+    this.h2SessionErrors = new Counter({
+      name: 'http2_session_errors_total',
+      help: 'Total count of HTTP/2 connections closed on a protocol error or an abuse limit, by direction and error code.',
+      labelNames: ['direction', 'error'],
       registers,
     });
     this.configVersion = new Gauge({

@@ -119,10 +119,12 @@ function invalid(message: string): WeftError {
  *   - stale: a pooled connection closed as the request went out (the
  *     keep-alive race): the request may have reached the app;
  *   - status503: the app answered 503;
+ *   - grpcStatus: a gRPC call ended at once (trailers-only) with a status the
+ *     route lists as retryable: the operator declared it safe to repeat;
  *   - other: anything else (a reset mid-request, a timeout, another status):
  *     the app may have acted on the request.
  */
-export type RetryFailure = 'connect' | 'appUnavailable' | 'stale' | 'status503' | 'other';
+export type RetryFailure = 'connect' | 'appUnavailable' | 'stale' | 'status503' | 'grpcStatus' | 'other';
 
 export interface RetryCheck {
   /** Request method (RFC 9110: case-sensitive; "get" is not GET). */
@@ -157,6 +159,8 @@ export function isRetryable(c: RetryCheck): boolean {
     case 'stale':
     case 'status503':
       return IDEMPOTENT.has(c.method);
+    case 'grpcStatus':
+      return true;
     case 'other':
       return false;
   }

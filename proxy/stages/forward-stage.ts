@@ -4,12 +4,16 @@
 // Outbound to an unmeshed endpoint or egress, and inbound to the app: plain.
 // Resolves when response headers arrive; network errors become typed errors.
 // Requests go through Weft's own HTTP/1.1 client (upstream-origin.ts);
-// upgrades (WebSocket) through node:http.
+// upgrades (WebSocket) through node:http; HTTP/2 requests as HTTP/2
+// streams (h2/h2-forward.ts).
 import type { Agent as HttpAgent, OutgoingHttpHeaders, RequestOptions } from 'node:http';
 import { PooledResponse, fromIncoming, type UpstreamResponse } from '../http1/upstream-response.ts';
 import { WeftError } from '../../proto/errors.ts';
 import { classifyUpstreamError } from '../http1/upstream-errors.ts';
-import { DST_PORT_HEADER, CLIENT_ID_HEADER, forwardHeaders } from '../http1/forward-headers.ts';
+import { forwardHeaders } from '../http1/forward-headers.ts';
+import { destinationOf } from './forward-destination.ts';
+import { h2Forward } from '../h2/h2-forward.ts';
+import type { H2SessionPool } from '../h2/h2-sessions.ts';
 import { requestHead } from '../http1/http1-request-head.ts';
 import type { UpstreamPool } from '../http1/upstream-pool.ts';
 import type { UpstreamOrigin } from '../http1/upstream-origin.ts';
@@ -25,42 +29,6 @@ function headersOf(ex: Exchange): OutgoingHttpHeaders {
     proto: ex.direction === 'inbound' && ex.tls ? 'https' : 'http',
     upgrade: ex.upgrade,
   });
-}
-
-/** Where a request goes. One object, refilled by destinationOf: used synchronously, never kept. */
-const destination = { host: '', port: 0, identity: '', key: '' };
-
-/** Fills `destination` for `ex` and adds the headers this hop owes the next. */
-function destinationOf(ex: Exchange, headers: OutgoingHttpHeaders, pool: UpstreamPool, appAddress: string): typeof destination {
-  const d = destination;
-  d.identity = '';
-  d.key = '';
-  if (ex.direction === 'inbound') {
-    if (ex.clientId !== '') headers[CLIENT_ID_HEADER] = ex.clientId;
-    d.host = appAddress;
-    d.port = ex.appPort;
-    return d;
-  }
-  const compiled = ex.endpoint;
-  if (compiled === undefined) {
-    const egress = ex.egress;
-    if (egress === undefined) throw new WeftError('WEFT_ERR_NO_ENDPOINTS', 'no endpoint chosen');
-    d.host = egress.host;
-    d.port = egress.port;
-    return d;
-  }
-  const ep = compiled.endpoint;
-  d.host = ep.address;
-  if (ep.identity === '') {
-    d.port = ep.port;
-    return d;
-  }
-  if (!pool.hasTls) throw new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet');
-  headers[DST_PORT_HEADER] = String(ep.port);
-  d.port = ep.proxyPort;
-  d.identity = ep.identity;
-  d.key = compiled.agentKey;
-  return d;
 }
 
 interface Target {
@@ -87,14 +55,20 @@ function upgradeTargetOf(ex: Exchange, pool: UpstreamPool, appAddress: string): 
 
 export interface ForwardOptions {
   pool: UpstreamPool;
+  /** HTTP/2 sessions (h2/h2-sessions.ts): HTTP/2 requests go upstream as HTTP/2. */
+  sessions: H2SessionPool;
   /** Where the app listens (inbound): 127.0.0.1 in a pod, the workload's own loopback address locally. */
   appAddress: string;
 }
 
-export function forwardStage({ pool, appAddress }: ForwardOptions): Handler {
+export function forwardStage({ pool, sessions, appAddress }: ForwardOptions): Handler {
   const viaHttp = httpForward(pool, appAddress);
+  const viaH2 = h2Forward(sessions, pool, appAddress);
   return (ex) => {
+    if (ex.h2 !== undefined) return viaH2(ex);
     if (ex.upgrade !== undefined) return viaHttp(ex);
+    const message = ex.http1;
+    if (message === undefined) return Promise.reject(new WeftError('WEFT_ERR_INTERNAL', 'no HTTP/1 request'));
     const deadline = ex.deadline;
     if (deadline?.expired !== undefined) return Promise.reject(deadline.expired);
     let origin: UpstreamOrigin;
@@ -111,7 +85,7 @@ export function forwardStage({ pool, appAddress }: ForwardOptions): Handler {
     return new Promise<UpstreamResponse>((resolve, reject) => {
       // The response registers itself as the deadline's and the caller's abort target.
       const response = new PooledResponse(resolve, reject, deadline, ex.res);
-      origin.request(head, ex.req, ex.bodyless, method === 'HEAD', response, ex.body);
+      origin.request(head, message, ex.bodyless, method === 'HEAD', response, ex.body);
     });
   };
 }
@@ -169,7 +143,7 @@ function httpForward(pool: UpstreamPool, appAddress: string): Handler {
         done();
         reject(classifyUpstreamError(err, connected, up.reusedSocket, t.secure));
       });
-      if (ex.bodyless) up.end();
-      else ex.req.pipe(up);
+      if (ex.bodyless || ex.http1 === undefined) up.end();
+      else ex.http1.pipe(up);
     });
 }

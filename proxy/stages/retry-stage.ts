@@ -15,12 +15,19 @@
 // A retry must send the body again: a body with a declared length of at most
 // MAX_REPLAY_BODY is read whole before the first attempt (when the route
 // retries at all); a larger or chunked one streams and is never retried.
+// An HTTP/2 body streams at once and keeps its first 64 KiB for replay
+// (h2/replay-body.ts): a gRPC call is retried while it fits.
+//
+// gRPC: a trailers-only response whose grpc-status the route lists in
+// retryableGrpcStatuses is retried (the call was not committed: no response
+// message reached the caller); a response with messages never is.
 import type { IncomingMessage } from 'node:http';
 import type { UpstreamResponse } from '../http1/upstream-response.ts';
 import { ERROR_HEADER, WeftError, findWeftError } from '../../proto/errors.ts';
 import { isRetryable, type RetryFailure } from '../routing/retry-budget.ts';
 import { requestMayHaveArrived } from '../http1/upstream-errors.ts';
 import type { Exchange, Layer } from '../exchange.ts';
+import { grpcStatusOf } from '../h2/grpc-status.ts';
 
 /** Bodies up to this size are kept for replay (as linkerd2-proxy's 64 KiB). */
 export const MAX_REPLAY_BODY = 64 * 1024;
@@ -66,9 +73,36 @@ function readBody(req: IncomingMessage, length: number): Promise<Buffer> {
   });
 }
 
+/** Whether the body (if any) can be sent again from the start: none, kept whole, untouched, or (HTTP/2) still within its replay buffer. */
+function bodyReplayable(ex: Exchange): boolean {
+  if (ex.bodyless || ex.body !== undefined) return true;
+  const replay = ex.h2?.replay;
+  if (replay !== undefined) return replay.replayable;
+  return false;
+}
+
+/**
+ * What went wrong with a response, or undefined when it is not a failure to
+ * retry: the peer proxy's word that its app took nothing, the app's 503, or
+ * (gRPC) a trailers-only response whose grpc-status the route lists as
+ * retryable. A gRPC response with a body or a streamed one was committed:
+ * never retried.
+ */
+function responseFailure(ex: Exchange, res: UpstreamResponse, retryableGrpc: readonly number[] | undefined): RetryFailure | undefined {
+  // The peer proxy's own word that its app took nothing (only meshed endpoints say so).
+  const fromPeerProxy = ex.endpoint !== undefined && ex.endpoint.endpoint.identity !== '';
+  if (fromPeerProxy && res.headers[ERROR_HEADER] === 'WEFT_ERR_APP_UNAVAILABLE') return 'appUnavailable';
+  if (res.statusCode === 503) return 'status503';
+  if (ex.h2?.grpc === true && res.endStream === true && retryableGrpc !== undefined && retryableGrpc.length > 0) {
+    const status = grpcStatusOf(res.headers);
+    if (status !== undefined && retryableGrpc.includes(status)) return 'grpcStatus';
+  }
+  return undefined;
+}
+
 /** Whether a request whose connection failed can go to another endpoint: its body untouched or kept, an endpoint not yet tried. */
 function redispatchable(ex: Exchange): boolean {
-  if (!ex.bodyless && ex.body === undefined && ex.req.readableDidRead) return false;
+  if (ex.h2 !== undefined ? !bodyReplayable(ex) : !ex.bodyless && ex.body === undefined && ex.req.readableDidRead) return false;
   if (ex.pinned !== undefined) return false;
   const backend = ex.backend;
   if (backend === undefined) return false;
@@ -81,9 +115,9 @@ export function retryStage(now: () => number): Layer {
     const route = ex.route;
     if (route === undefined) return next(ex);
     route.budget.deposit(now());
-    if (!ex.bodyless && ex.body === undefined && route.retry.maxRetries > 0) {
-      const length = replayableLength(ex.req);
-      if (length !== undefined) ex.body = await readBody(ex.req, length);
+    if (!ex.bodyless && ex.body === undefined && ex.http1 !== undefined && route.retry.maxRetries > 0) {
+      const length = replayableLength(ex.http1);
+      if (length !== undefined) ex.body = await readBody(ex.http1, length);
     }
     for (;;) {
       let failure: RetryFailure;
@@ -91,10 +125,9 @@ export function retryStage(now: () => number): Layer {
       let error: unknown;
       try {
         result = await next(ex);
-        if (result.statusCode !== 503) return result;
-        // The peer proxy's own word that its app took nothing (only meshed endpoints say so).
-        const fromPeerProxy = ex.endpoint !== undefined && ex.endpoint.endpoint.identity !== '';
-        failure = fromPeerProxy && result.headers[ERROR_HEADER] === 'WEFT_ERR_APP_UNAVAILABLE' ? 'appUnavailable' : 'status503';
+        const failed = responseFailure(ex, result, route.retry.retryableGrpcStatuses);
+        if (failed === undefined) return result;
+        failure = failed;
       } catch (err) {
         error = err;
         failure = failureOf(err);
@@ -106,7 +139,7 @@ export function retryStage(now: () => number): Layer {
           attempt: ex.attempt,
           maxRetries: route.retry.maxRetries,
           failure,
-          bodyReplayable: ex.bodyless || ex.body !== undefined,
+          bodyReplayable: bodyReplayable(ex),
         }) && route.budget.tryWithdraw(now());
       if (!retry) {
         if (result !== undefined) return result;

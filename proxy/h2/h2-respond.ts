@@ -1,0 +1,82 @@
+// Runs a stack for one HTTP/2 exchange and answers the caller's stream: the
+// upstream's headers (END_STREAM kept: a trailers-only gRPC response stays
+// one), its DATA with backpressure, its trailers, and a reset passed on with
+// its code; or the proxy's own error (error-response.ts: a gRPC status for a
+// gRPC caller). Records the metrics once the response has ended, with the
+// gRPC status from the trailers (or the trailers-only headers).
+import { performance } from 'node:perf_hooks';
+import type { OutgoingHttpHeaders as H2OutHeaders } from 'node:http2';
+import { errorReply, grpcStatusFor, h2ErrorHeaders } from '../error-response.ts';
+import { responseHeaders } from '../http1/forward-headers.ts';
+import { targetOf } from '../respond.ts';
+import type { Exchange, Handler } from '../exchange.ts';
+import type { ProxyMetrics } from '../metrics/metrics.ts';
+import { H2Response } from './h2-response.ts';
+import { grpcStatusOf } from './grpc-status.ts';
+// Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
+const { constants } = process.getBuiltinModule('node:http2');
+
+function outboundTls(ex: Exchange): void {
+  if (ex.direction === 'outbound') ex.tls = ex.endpoint !== undefined && ex.endpoint.agentKey !== '';
+}
+
+export async function respondH2(ex: Exchange, handler: Handler, metrics: ProxyMetrics): Promise<void> {
+  const call = ex.h2;
+  if (call === undefined) return;
+  const caller = call.stream;
+  let up: H2Response;
+  try {
+    const res = await handler(ex);
+    if (!(res instanceof H2Response)) throw new Error('an HTTP/2 exchange got a response of another protocol');
+    up = res;
+  } catch (err) {
+    outboundTls(ex);
+    const reply = errorReply(err);
+    if (!caller.headersSent && !caller.destroyed) {
+      if (call.grpc) {
+        caller.respond(h2ErrorHeaders(reply, true), { endStream: true });
+      } else {
+        caller.respond(h2ErrorHeaders(reply, false));
+        caller.end(`${reply.code}: ${reply.message}\n`);
+      }
+    } else if (!caller.destroyed) {
+      caller.close(constants.NGHTTP2_INTERNAL_ERROR);
+    }
+    const target = targetOf(ex, metrics);
+    target.request();
+    if (call.grpc) target.response(200, performance.now() - ex.start, reply.code, grpcStatusFor(reply));
+    else target.response(reply.status, performance.now() - ex.start, reply.code);
+    return;
+  }
+  outboundTls(ex);
+  const target = targetOf(ex, metrics);
+  target.request();
+  const latency = performance.now() - ex.start;
+  if (caller.destroyed) {
+    up.discard();
+    target.response(up.statusCode, latency, '', call.grpc ? -1 : undefined);
+    return;
+  }
+  const headers = responseHeaders(up.headers) as H2OutHeaders;
+  headers[':status'] = up.statusCode;
+  if (up.endStream) {
+    caller.respond(headers, { endStream: true });
+    target.response(up.statusCode, latency, '', call.grpc ? (grpcStatusOf(up.headers) ?? -1) : undefined);
+    return;
+  }
+  caller.respond(headers, { waitForTrailers: true });
+  caller.once('wantTrailers', () => {
+    const t = up.trailers;
+    caller.sendTrailers(t !== undefined ? (responseHeaders(t) as H2OutHeaders) : {});
+  });
+  await up.pipeTo(caller);
+  if (up.aborted && !caller.destroyed) {
+    // The upstream reset the stream: so is the caller's, with the same code.
+    caller.close(up.stream.rstCode);
+  } else if (!up.stream.closed && caller.destroyed) {
+    // The caller reset (or went away): cancel upstream with its code.
+    up.stream.close(caller.rstCode ?? constants.NGHTTP2_CANCEL);
+  }
+  const status = call.grpc ? (grpcStatusOf(up.trailers ?? {}) ?? grpcStatusOf(up.headers) ?? -1) : undefined;
+  target.response(up.statusCode, latency, '', status);
+}
