@@ -3,12 +3,14 @@
 // accrual: routing/endpoint-choice.ts). Each attempt picks again, avoiding
 // the endpoints this request already failed on when another exists, so a
 // retry never lands on the endpoint that just failed. A 5xx, a connection
-// failure or a timeout counts as a failure of the endpoint. No endpoints:
+// failure, a timeout, or a gRPC call answered at once with UNAVAILABLE counts
+// as a failure of the endpoint. No endpoints:
 // WEFT_ERR_NO_ENDPOINTS (503).
 // A pinned endpoint (a call by pod IP) is used as is.
 import { WeftError } from '../../proto/errors.ts';
 import type { EndpointBalancer } from '../routing/endpoint-choice.ts';
 import type { Layer } from '../exchange.ts';
+import { GRPC_STATUS, grpcStatusOf } from '../h2/grpc-status.ts';
 
 export function balanceStage(balancer: EndpointBalancer, random: () => number, now: () => number): Layer {
   return (next) => async (ex) => {
@@ -34,7 +36,7 @@ export function balanceStage(balancer: EndpointBalancer, random: () => number, n
     try {
       const res = await next(ex);
       const t1 = now();
-      const ok = (res.statusCode ?? 500) < 500;
+      const ok = (res.statusCode ?? 500) < 500 && !(ex.h2?.grpc === true && res.endStream === true && grpcStatusOf(res.headers) === GRPC_STATUS.UNAVAILABLE);
       balancer.end(key, t1, t1 - t0, ok);
       if (!ok) (ex.failed ??= new Set()).add(key);
       return res;

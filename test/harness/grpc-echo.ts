@@ -46,7 +46,7 @@ export interface EchoServer {
   close(): Promise<void>;
 }
 
-export async function startEchoServer(name: string, host = '127.0.0.1'): Promise<EchoServer> {
+export async function startEchoServer(name: string, host = '127.0.0.1', wantPort = 0): Promise<EchoServer> {
   const server = new grpc.Server();
   const state: EchoServer = {
     name,
@@ -116,7 +116,7 @@ export async function startEchoServer(name: string, host = '127.0.0.1'): Promise
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:0`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`${host}:${wantPort}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   (state as { port: number }).port = port;
   return state;
