@@ -60,7 +60,13 @@ export class H2Response implements UpstreamResponse {
       };
       up.once('close', finish);
       dest.once('close', finish);
-      up.pipe(dest);
+      // Node ends the readable side of a reset stream too (rstCode already
+      // set by then): only a clean end ends the caller's stream; a reset is
+      // passed on by h2-respond.ts with its code.
+      up.once('end', () => {
+        if (!this.aborted) dest.end();
+      });
+      up.pipe(dest, { end: false });
     });
   }
 
