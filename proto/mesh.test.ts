@@ -89,7 +89,7 @@ function coverage(name: string, fixtures: readonly object[]): { missing: string[
 // be on the wire and so would prove nothing about its tag or type).
 // ---------------------------------------------------------------------------
 
-const retry = { maxRetries: 3, budgetRatio: 0.25, minRetriesPerSecond: 7 };
+const retry = { maxRetries: 3, budgetRatio: 0.25, minRetriesPerSecond: 7, retryableGrpcStatuses: [4, 14] };
 
 const fullConfig: ProxyConfig = {
   version: 'v42-7f3a',
@@ -163,7 +163,7 @@ const fullConfig: ProxyConfig = {
   egress: { allow: true },
   defaults: {
     timeoutMs: 10_000,
-    retry: { maxRetries: 2, budgetRatio: 0.2, minRetriesPerSecond: 10 },
+    retry: { maxRetries: 2, budgetRatio: 0.2, minRetriesPerSecond: 10, retryableGrpcStatuses: [14] },
     connectTimeoutMs: 1000,
   },
 };

@@ -417,12 +417,17 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
     expect(run(host, 'ping', sh_.a.v4, '6379')).toBe('+PONG');
   });
 
-  it('gRPC (h2c from the app): a unary call and a bidirectional stream reach the meshed server over mTLS, by ClusterIP and by pod IP', async () => {
-    const before = metricValue(await metrics(server, '127.0.0.1'), 'tcp_open_total', { direction: 'inbound', peer: 'src', tls: 'true' });
+  it('gRPC (h2c from the app): a unary call and a bidirectional stream reach the meshed server over mTLS, by ClusterIP and by pod IP, each call counted', async () => {
+    const calls = { direction: 'inbound', tls: 'true', client_id: CLIENT_ID, grpc_status: '0', classification: 'success' };
+    const m0 = await metrics(server, '127.0.0.1');
     expect(run(client, 'grpc', CLUSTER_IP, '50052')).toBe('server:one,server:a,server:b,server:c');
     expect(run(client, 'grpc', cs.b.v4, '50052')).toBe('server:one,server:a,server:b,server:c');
-    const after = metricValue(await metrics(server, '127.0.0.1'), 'tcp_open_total', { direction: 'inbound', peer: 'src', tls: 'true' });
-    expect(after - before).toBe(2);
+    const m1 = await metrics(server, '127.0.0.1');
+    // Per call (HTTP/2 is proxied per stream now), over mTLS with ALPN h2:
+    // both clients' calls share the client proxy's one connection to this peer.
+    expect(metricValue(m1, 'response_total', calls) - metricValue(m0, 'response_total', calls)).toBe(4);
+    const h2Conns = { direction: 'inbound', peer: 'src', tls: 'true', protocol: 'h2' };
+    expect(metricValue(m1, 'tcp_open_total', h2Conns) - metricValue(m0, 'tcp_open_total', h2Conns)).toBeGreaterThanOrEqual(1);
   });
 
   it("a Service port marked opaque skips detection: even HTTP to it is carried byte for byte over mTLS, not parsed", async () => {

@@ -13,10 +13,10 @@ const DEFINITION = loader.fromJSON({
         Msg: { fields: { text: { type: 'string', id: 1 }, n: { type: 'int32', id: 2 } } },
         Echo: {
           methods: {
-            Say: { requestType: 'Msg', responseType: 'Msg' },
-            Count: { requestType: 'Msg', responseType: 'Msg', responseStream: true },
-            Sum: { requestType: 'Msg', responseType: 'Msg', requestStream: true },
-            Chat: { requestType: 'Msg', responseType: 'Msg', requestStream: true, responseStream: true },
+            Say: { requestType: 'Msg', responseType: 'Msg', comment: '' },
+            Count: { requestType: 'Msg', responseType: 'Msg', responseStream: true, comment: '' },
+            Sum: { requestType: 'Msg', responseType: 'Msg', requestStream: true, comment: '' },
+            Chat: { requestType: 'Msg', responseType: 'Msg', requestStream: true, responseStream: true, comment: '' },
           },
         },
       },
