@@ -86,7 +86,13 @@ export function createH2Server(
     }
     // A stream error (a reset, a protocol error on it) is the caller's to see; never an uncaught 'error'.
     stream.on('error', () => {});
-    onStream(stream, headers, socket);
+    // Handled once the frames read with it have been: a stream its client
+    // reset in the same read (a rapid-reset loop) never costs an upstream
+    // stream.
+    setImmediate(() => {
+      if (stream.destroyed || stream.closed) return;
+      onStream(stream, headers, socket);
+    });
   });
   return {
     server,

@@ -9,13 +9,16 @@ import { once } from 'node:events';
 export interface H2App {
   readonly port: number;
   readonly name: string;
-  /** The HTTP versions of the requests that reached it. */
+  /** The HTTP versions of the requests that reached it (headers at least). */
   readonly versions: string[];
+  /** The paths of the requests that arrived whole (ended, not reset). */
+  readonly completed: string[];
   close(): Promise<void>;
 }
 
 export async function startH2App(name: string, host = '127.0.0.1'): Promise<H2App> {
   const versions: string[] = [];
+  const completed: string[] = [];
   const server = http2.createServer();
   server.on('stream', (stream, headers) => {
     versions.push('2.0');
@@ -31,6 +34,9 @@ export async function startH2App(name: string, host = '127.0.0.1'): Promise<H2Ap
       return;
     }
     stream.on('end', () => {
+      // Node ends the readable side of a reset stream too: a reset request is no request.
+      if ((stream.rstCode ?? 0) !== 0 || stream.destroyed) return;
+      completed.push(String(headers[':path']));
       if (headers['x-early-hints'] !== undefined) stream.additionalHeaders({ ':status': 103, link: '</style.css>; rel=preload' });
       stream.respond({ ':status': 200, 'content-type': 'application/json', 'x-app': name }, { waitForTrailers: true });
       stream.once('wantTrailers', () => stream.sendTrailers({ 'x-body-length': String(length) }));
@@ -57,6 +63,7 @@ export async function startH2App(name: string, host = '127.0.0.1'): Promise<H2Ap
     port: (server.address() as { port: number }).port,
     name,
     versions,
+    completed,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sessions) s.destroy();
