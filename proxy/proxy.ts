@@ -19,6 +19,8 @@ export type { ApplyResult };
 import { trustDomainOf, type TlsMaterial } from './config/tls-material.ts';
 import { createHttpServer, DEFAULT_LIMITS, missingHost, responsesDone, type HttpLimits } from './listen/http-limits.ts';
 import { createOutboundListener, LISTENER_OPTIONS } from './listen/outbound-listener.ts';
+import { acceptConnect } from './listen/connect-tunnel.ts';
+import { parseAuthority, resolveAuthority } from './routing/service-resolve.ts';
 import { forwardOutboundTcp, type OutboundTcpDeps } from './tcp/outbound-tcp.ts';
 import { joinSockets } from './tcp/tcp-forward.ts';
 import { createInboundListener, clientIdOf, dialledPortOf } from './listen/inbound-listener.ts';
@@ -223,6 +225,41 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     }
     track(respond(newExchange(req, res, 'outbound', runtime, start), res, outboundHandler, metrics, () => draining));
   });
+  // CONNECT (a client that tunnels through its http_proxy, as @grpc/grpc-js does): see listen/connect-tunnel.ts.
+  outboundHttp.on('connect', (req: import('node:http').IncomingMessage, socket: net.Socket, head: Buffer) => {
+    // The connection is already counted (the HTTP server's 'connection').
+    acceptConnect(req, socket, head, {
+      http: outboundHttp,
+      h2: (s) => outboundH2.accept(s),
+      detectTimeoutMs: cfg.detectTimeoutMs ?? 1_000,
+      onOpaque: (s, authority) => tunnelOpaque(s, authority),
+    });
+  });
+  /** An opaque CONNECT tunnel (TLS to an outside host): egress to exactly that host:port, when egress is allowed and it names no mesh service. */
+  function tunnelOpaque(socket: net.Socket, authority: string): void {
+    const rt = runtime;
+    let refusal: WeftError | undefined;
+    const parsed = parseAuthority(authority, 443);
+    if (rt === undefined) refusal = new WeftError('WEFT_ERR_NOT_READY', 'proxy has no config yet');
+    else if (parsed === undefined) refusal = new WeftError('WEFT_ERR_BAD_REQUEST', `bad CONNECT authority ${authority}`);
+    else if (resolveAuthority(rt.index, authority, 443, deps.namespace) !== undefined) {
+      refusal = new WeftError('WEFT_ERR_NO_ROUTE', `opaque TCP to mesh service ${authority} through CONNECT is not supported: use HTTP/1.1 or HTTP/2 inside, or transparent mode`);
+    } else if (!rt.config.egress.allow) refusal = new WeftError('WEFT_ERR_EGRESS_REFUSED', `${authority} is not a mesh service and egress is refused`);
+    if (refusal !== undefined || parsed === undefined) {
+      const err = refusal ?? new WeftError('WEFT_ERR_BAD_REQUEST', 'bad CONNECT authority');
+      metrics.outboundTcpErrors.inc({ error: err.code });
+      warnConnect(err.code, 'CONNECT tunnel refused', { code: err.code, reason: err.message });
+      socket.destroy();
+      return;
+    }
+    const upstream = net.connect({ host: parsed.host, port: parsed.port, noDelay: true, allowHalfOpen: true });
+    upstream.once('connect', () => metrics.trackConnection(upstream, { direction: 'outbound', peer: 'dst', tls: 'false', protocol: 'opaque' }));
+    upstream.once('error', (err) => {
+      metrics.outboundTcpErrors.inc({ error: 'WEFT_ERR_UPSTREAM_CONNECT' });
+      warnConnect('WEFT_ERR_UPSTREAM_CONNECT', 'outbound connection failed', { code: 'WEFT_ERR_UPSTREAM_CONNECT', reason: err.message, endpoint: authority });
+    });
+    joinSockets(socket, upstream);
+  }
   outboundHttp.on('upgrade', (req, socket, head) => {
     if (runtime === undefined) {
       socket.destroy();

@@ -110,6 +110,28 @@ describe('gRPC through two proxies over mTLS', () => {
     expect(replies).toEqual(Array.from({ length: 50 }, (_, i) => `echo-1:m${i}`));
   });
 
+  it('a grpc-js client with http_proxy set (the local mesh) tunnels with CONNECT and each call is proxied', async () => {
+    const saved = process.env.http_proxy;
+    process.env.http_proxy = `http://127.0.0.1:${a.ports.outbound}`;
+    let viaConnect: EchoClient;
+    try {
+      // The target is the service name, as an app in the local mesh dials it; no DNS: the proxy resolves it.
+      viaConnect = echoClient('echo.demo.svc.cluster.local:80');
+    } finally {
+      if (saved === undefined) delete process.env.http_proxy;
+      else process.env.http_proxy = saved;
+    }
+    try {
+      const before = server.calls.get('Say') ?? 0;
+      const { res, err } = await say(viaConnect, 'tunnel');
+      expect(err).toBeUndefined();
+      expect(res?.text).toBe('echo-1:tunnel');
+      expect((server.calls.get('Say') ?? 0) - before).toBe(1);
+    } finally {
+      viaConnect.close();
+    }
+  });
+
   it('a failing call keeps its status, and both proxies count each call with grpc_status and classification', async () => {
     server.failWith = grpc.status.NOT_FOUND;
     const { err } = await say(client, 'missing');
@@ -119,14 +141,14 @@ describe('gRPC through two proxies over mTLS', () => {
 
     const ma = await scrape(a.ports.admin);
     const out = { direction: 'outbound', tls: 'true', server_id: SERVER_ID, dst_service: 'echo', authority: AUTHORITY };
-    expect(metricValue(ma, 'response_total', { ...out, status_code: '200', grpc_status: '0', classification: 'success' })).toBe(4);
+    expect(metricValue(ma, 'response_total', { ...out, status_code: '200', grpc_status: '0', classification: 'success' })).toBe(5);
     expect(metricValue(ma, 'response_total', { ...out, status_code: '200', grpc_status: '5', classification: 'failure' })).toBe(1);
-    expect(metricValue(ma, 'request_total', out)).toBe(5);
+    expect(metricValue(ma, 'request_total', out)).toBe(6);
     expect(metricValue(ma, 'tcp_open_total', { direction: 'outbound', peer: 'dst', tls: 'true', protocol: 'h2' })).toBe(1);
 
     const mb = await scrape(b.ports.admin);
     const inb = { direction: 'inbound', tls: 'true', client_id: CLIENT_ID };
-    expect(metricValue(mb, 'response_total', { ...inb, status_code: '200', grpc_status: '0', classification: 'success' })).toBe(4);
+    expect(metricValue(mb, 'response_total', { ...inb, status_code: '200', grpc_status: '0', classification: 'success' })).toBe(5);
     expect(metricValue(mb, 'response_total', { ...inb, status_code: '200', grpc_status: '5', classification: 'failure' })).toBe(1);
     expect(metricValue(mb, 'tcp_open_total', { direction: 'inbound', peer: 'src', tls: 'true', protocol: 'h2', client_id: CLIENT_ID })).toBe(1);
   });
