@@ -3,9 +3,12 @@
 //   server  answers every request with its VERSION after LATENCY_MS (+- jitter),
 //           failing FAILURE_RATE of them with a 500;
 //   client  calls TARGET at RPS requests per second through the mesh
-//           (HTTP_PROXY, the Weft proxy's outbound port), forever.
+//           (HTTP_PROXY, the Weft proxy's outbound port), forever;
+//   grpc-server  serves the gRPC service weft.demo.Echo (demo-grpc.ts),
+//           answering with VERSION and its pod name.
 // Listens on HOST:PORT (the local mesh gives every replica its own address).
 import http from 'node:http';
+import { runDemoGrpcServer } from './demo-grpc.ts';
 
 const env = process.env;
 const mode = process.argv[2] ?? env.DEMO_MODE ?? 'server';
@@ -74,4 +77,5 @@ function client(): void {
 }
 
 if (mode === 'client') client();
+else if (mode === 'grpc-server') runDemoGrpcServer(env.HOST ?? '127.0.0.1', Number(env.PORT ?? '8080'), env.VERSION ?? 'v1', env.POD_NAME ?? '');
 else server();

@@ -476,6 +476,17 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
         await Promise.all([responsesDone(outboundHttp, left), responsesDone(inboundHttp, left)]);
         outboundHttp.closeAllConnections();
         inboundHttp.closeAllConnections();
+        // HTTP/2 sessions got GOAWAY at the start: each closes by itself once
+        // its last stream's trailers are out. Wait for that (within the drain
+        // time) rather than cut a stream's last frames.
+        // (`closed` is already true: close() was called; `destroyed` comes once it is done.)
+        const h2Sessions = [...outboundH2.sessions, ...inboundH2.sessions].filter((sn) => !sn.destroyed);
+        if (h2Sessions.length > 0) {
+          await Promise.race([
+            Promise.all(h2Sessions.map((sn) => new Promise<void>((r) => sn.once('close', () => r())))),
+            new Promise<void>((r) => setTimeout(r, Math.max(0, deadline - performance.now())).unref()),
+          ]);
+        }
         for (const h of [outboundH2, inboundH2]) for (const session of h.sessions) session.destroy();
         outboundSessions.destroy();
         inboundSessions.destroy();
