@@ -116,6 +116,32 @@ describe('HTTP/2 clients through two proxies over mTLS', () => {
     expect(r.body).toContain('WEFT_ERR_NO_ROUTE');
   });
 
+  it('a slow reader: flow control holds the app back end to end (nothing buffers without bound), then every byte arrives', async () => {
+    const total = 256 * 1024 * 1024;
+    const req = session.request({ ':path': '/api/big', ':authority': 'web.demo:80', 'x-stream-bytes': String(total) });
+    req.pause();
+    await new Promise((r) => req.once('response', r));
+    await new Promise((r) => setTimeout(r, 1_500));
+    // Two proxies' windows and buffers, not the 256 MiB the app has to send.
+    const heldBack = app.written.bytes;
+    expect(heldBack).toBeLessThan(16 * 1024 * 1024);
+    let got = 0;
+    req.on('data', (c: Buffer) => (got += c.length));
+    req.resume();
+    await new Promise((r) => req.once('close', r));
+    expect(got).toBe(total);
+  });
+
+  it("the caller's reset reaches the app as a reset (CANCEL), mid-response", async () => {
+    const req = session.request({ ':path': '/api/cancel', ':authority': 'web.demo:80', 'x-stream-bytes': String(64 * 1024 * 1024) });
+    req.on('error', () => {});
+    await new Promise((r) => req.once('data', r));
+    req.close(http2.constants.NGHTTP2_CANCEL);
+    const t0 = Date.now();
+    while (app.written.rstCode === undefined && Date.now() - t0 < 5_000) await new Promise((r) => setTimeout(r, 20));
+    expect(app.written.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+  });
+
   it('curl --http2-prior-knowledge works through the mesh', async () => {
     const { stdout } = await run('curl', ['-sS', '--http2-prior-knowledge', '-H', 'Host: web.demo:80', '-w', '\\n%{http_version} %{http_code}', `http://127.0.0.1:${a.ports.outbound}/api/curl`]);
     const [body, status] = stdout.split('\n');
