@@ -133,6 +133,34 @@ describe('ProxyMetrics: per-request metrics', () => {
     expect(value(text, 'response_latency_ms_count', { status_code: '503' })).toBe(2);
   });
 
+  it('gRPC responses carry grpc_status, and only OK is a success', async () => {
+    const m = new ProxyMetrics();
+    const web = m.target(WEB);
+    for (const [status, grpc, error] of [
+      [200, 0, ''],
+      [200, 0, ''],
+      [200, 14, ''],
+      [200, 4, 'WEFT_ERR_TIMEOUT'],
+      [200, -1, ''],
+    ] as const) {
+      web.request();
+      web.response(status, 1, error, grpc);
+    }
+    expect(web.responses(200, '', 0)).toBe(2);
+    expect(web.responses(200, '', 14)).toBe(1);
+    expect(web.responses(200, 'WEFT_ERR_TIMEOUT', 4)).toBe(1);
+    const text = await m.registry.metrics();
+    const got = lines(text, 'response_total').map((l) => l.slice(l.indexOf(',status_code=')));
+    expect(got).toEqual([
+      ',status_code="200",classification="success",error="",grpc_status="0"} 2',
+      ',status_code="200",classification="failure",error="",grpc_status="14"} 1',
+      ',status_code="200",classification="failure",error="WEFT_ERR_TIMEOUT",grpc_status="4"} 1',
+      ',status_code="200",classification="failure",error="",grpc_status=""} 1',
+    ]);
+    // One latency series per HTTP status, gRPC or not.
+    expect(lines(text, 'response_latency_ms_count')).toHaveLength(1);
+  });
+
   it('renders the latency histogram: cumulative buckets with le first, +Inf, _sum, _count', async () => {
     const m = new ProxyMetrics();
     const t = m.target(CLIENT);

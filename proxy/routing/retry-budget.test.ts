@@ -175,6 +175,12 @@ describe('isRetryable', () => {
     expect(isRetryable({ ...base, attempt: 0, maxRetries: 0 })).toBe(false);
   });
 
+  it('a gRPC status the route lists is retried whatever the method (gRPC calls are POSTs), within maxRetries and with a replayable body', () => {
+    expect(isRetryable({ ...base, method: 'POST', failure: 'grpcStatus' })).toBe(true);
+    expect(isRetryable({ ...base, method: 'POST', failure: 'grpcStatus', attempt: 2 })).toBe(false);
+    expect(isRetryable({ ...base, method: 'POST', failure: 'grpcStatus', bodyReplayable: false })).toBe(false);
+  });
+
   it('a body that cannot be replayed is not retried', () => {
     expect(isRetryable({ ...base, method: 'PUT', bodyReplayable: false })).toBe(false);
     expect(isRetryable({ ...base, method: 'POST', failure: 'appUnavailable', bodyReplayable: false })).toBe(false);
