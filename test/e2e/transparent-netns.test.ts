@@ -430,6 +430,14 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
     expect(metricValue(m1, 'tcp_open_total', h2Conns) - metricValue(m0, 'tcp_open_total', h2Conns)).toBeGreaterThanOrEqual(1);
   });
 
+  it('permissive mode: gRPC (h2c) from an unmeshed host reaches the meshed app, each call counted inbound in plaintext', async () => {
+    const calls = { direction: 'inbound', tls: 'false', grpc_status: '0', classification: 'success' };
+    const m0 = await metrics(server, '127.0.0.1');
+    expect(run(host, 'grpc', sh_.a.v4, '50052')).toBe('server:one,server:a,server:b,server:c');
+    const m1 = await metrics(server, '127.0.0.1');
+    expect(metricValue(m1, 'response_total', calls) - metricValue(m0, 'response_total', calls)).toBe(2);
+  });
+
   it("a Service port marked opaque skips detection: even HTTP to it is carried byte for byte over mTLS, not parsed", async () => {
     const before = await metrics(client, '127.0.0.1');
     const r = run(client, 'http', OPAQUE_CLUSTER_IP, '8081');
