@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildDist } from '../deploy/dist-build.ts';
-import { startNginx, startNginxH2 } from './nginx.ts';
+import { startNginx } from './nginx.ts';
 import { clientSidecarConfig, serverSidecarConfig, startProxyProcess, writePki } from './mesh.ts';
 import { childPids, cpuSeconds, freePort, killAllNow, memKb, sleep, spawnChild, stopAll, waitForLine, type Child } from './proc.ts';
 import { wrk } from './load.ts';
@@ -111,9 +111,9 @@ async function main(): Promise<void> {
   const nginxPair = async (name: string, upstreamPort: number, h2: boolean): Promise<{ port: number; a: Child; b: Child }> => {
     const bPort = await freePort();
     const aPort = await freePort();
-    const start = h2 ? startNginxH2 : startNginx;
-    const b = await start(join(tmp, `${name}-b`), bPort, upstreamPort, { serverTls: { ...pki.server, trustBundle: bundle } });
-    const a = await start(join(tmp, `${name}-a`), aPort, bPort, { upstreamTls: { ...pki.client, trustBundle: bundle } });
+    const kind = h2 ? 'h2' : 'http1';
+    const b = await startNginx(join(tmp, `${name}-b`), bPort, upstreamPort, { serverTls: { ...pki.server, trustBundle: bundle } }, kind);
+    const a = await startNginx(join(tmp, `${name}-a`), aPort, bPort, { upstreamTls: { ...pki.client, trustBundle: bundle } }, kind);
     return { port: aPort, a, b };
   };
   const nH2 = await nginxPair('nginx-h2', ports.h2, true);

@@ -44,10 +44,10 @@ export interface H2Call {
 
 export interface Exchange {
   readonly req: ExchangeRequest;
-  /** HTTP/1.x: the node:http request (the HTTP/1.1 client reads the body from it). */
-  readonly http1?: IncomingMessage;
-  /** HTTP/2: the stream and its state; absent for HTTP/1.x. */
-  readonly h2?: H2Call;
+  /** HTTP/1.x: the node:http request (the HTTP/1.1 client reads the body from it); undefined for HTTP/2. */
+  readonly http1: IncomingMessage | undefined;
+  /** HTTP/2: the stream and its state; undefined for HTTP/1.x. */
+  readonly h2: H2Call | undefined;
   /** The response to the caller; absent for upgrades (raw socket). */
   res?: ServerResponse;
   readonly direction: Direction;
@@ -97,6 +97,39 @@ export type Handler = (ex: Exchange) => Promise<UpstreamResponse>;
 /** One stage of the stack: wraps the next handler. */
 export type Layer = (next: Handler) => Handler;
 
+/**
+ * A new exchange, before any stage: what the protocol knows (its request
+ * view, its own state, whether there is a body, the target) and every
+ * decision still open. One shape for every protocol (the stages stay
+ * monomorphic).
+ */
+export function exchangeOf(
+  req: ExchangeRequest,
+  http1: IncomingMessage | undefined,
+  h2: H2Call | undefined,
+  direction: Direction,
+  config: RuntimeConfig,
+  start: number,
+  bodyless: boolean,
+): Exchange {
+  return {
+    req,
+    http1,
+    h2,
+    direction,
+    config,
+    start,
+    bodyless,
+    path: req.url ?? '/',
+    authority: '',
+    port: 0,
+    clientId: '',
+    tls: false,
+    appPort: 0,
+    attempt: 0,
+  };
+}
+
 export function newExchange(
   req: IncomingMessage,
   res: ServerResponse | undefined,
@@ -106,21 +139,7 @@ export function newExchange(
 ): Exchange {
   const te = req.headers['transfer-encoding'];
   const cl = req.headers['content-length'];
-  const ex: Exchange = {
-    req,
-    http1: req,
-    direction,
-    config,
-    start,
-    bodyless: te === undefined && (cl === undefined || cl === '0'),
-    path: req.url ?? '/',
-    authority: '',
-    port: 0,
-    clientId: '',
-    tls: false,
-    appPort: 0,
-    attempt: 0,
-  };
+  const ex = exchangeOf(req, req, undefined, direction, config, start, te === undefined && (cl === undefined || cl === '0'));
   if (res !== undefined) ex.res = res;
   return ex;
 }

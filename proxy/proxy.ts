@@ -306,38 +306,30 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     warnH2(`${direction}:${code}`, 'HTTP/2 connection closed on error', { direction, code, reason: err.message });
   };
   const rejectWith = (err: WeftError): Handler => () => Promise.reject(err);
-  const outboundH2 = createH2Server(
-    HTTP2_LIMITS,
-    (stream, headers, socket) => {
-      const start = performance.now();
-      const rt = runtime;
-      if (rt === undefined) {
-        stream.respond({ ':status': 503, [ERROR_HEADER]: 'WEFT_ERR_NOT_READY' }, { endStream: true });
-        return;
-      }
-      const { ex, invalid } = newH2Exchange(stream, headers, socket, 'outbound', rt, start);
-      track(respondH2(ex, invalid === undefined ? outboundHandler : rejectWith(invalid), metrics));
-    },
-    h2SessionError('outbound'),
-  );
-  const inboundH2 = createH2Server(
-    HTTP2_LIMITS,
-    (stream, headers, socket) => {
-      const start = performance.now();
-      const rt = runtime;
-      if (rt === undefined) {
-        stream.respond({ ':status': 503, [ERROR_HEADER]: 'WEFT_ERR_NOT_READY' }, { endStream: true });
-        return;
-      }
-      const { ex, invalid } = newH2Exchange(stream, headers, socket, 'inbound', rt, start);
-      ex.tls = socket instanceof tls.TLSSocket;
-      ex.clientId = ex.tls ? clientIdOf(socket) : '';
-      if (!ex.tls) ex.appPort = dialledPortOf(socket);
-      ex.authority = inboundAuthority(ex.req.headers.host);
-      track(respondH2(ex, invalid === undefined ? inboundHandler : rejectWith(invalid), metrics));
-    },
-    h2SessionError('inbound'),
-  );
+  /** The HTTP/2 server of one direction: each stream an exchange through `handler`; inbound ones learn their client from the connection. */
+  const h2Server = (direction: 'inbound' | 'outbound', handler: Handler): ReturnType<typeof createH2Server> =>
+    createH2Server(
+      HTTP2_LIMITS,
+      (stream, headers, socket) => {
+        const start = performance.now();
+        const rt = runtime;
+        if (rt === undefined) {
+          stream.respond({ ':status': 503, [ERROR_HEADER]: 'WEFT_ERR_NOT_READY' }, { endStream: true });
+          return;
+        }
+        const { ex, invalid } = newH2Exchange(stream, headers, socket, direction, rt, start);
+        if (direction === 'inbound') {
+          ex.tls = socket instanceof tls.TLSSocket;
+          ex.clientId = ex.tls ? clientIdOf(socket) : '';
+          if (!ex.tls) ex.appPort = dialledPortOf(socket);
+          ex.authority = inboundAuthority(ex.req.headers.host);
+        }
+        track(respondH2(ex, invalid === undefined ? handler : rejectWith(invalid), metrics));
+      },
+      h2SessionError(direction),
+    );
+  const outboundH2 = h2Server('outbound', outboundHandler);
+  const inboundH2 = h2Server('inbound', inboundHandler);
 
   const transparent = cfg.transparent ?? false;
   const detectTimeoutMs = cfg.detectTimeoutMs ?? 1_000;

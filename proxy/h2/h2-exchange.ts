@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { WeftError } from '../../proto/errors.ts';
 import type { RuntimeConfig } from '../config/config-compile.ts';
 import type { Direction } from '../metrics/metrics.ts';
-import type { Exchange } from '../exchange.ts';
+import { exchangeOf, type Exchange } from '../exchange.ts';
 import { H2Request } from './h2-request.ts';
 import { ReplayBody } from './replay-body.ts';
 import { grpcTimeoutMs, isGrpc } from './grpc-status.ts';
@@ -24,26 +24,13 @@ export function newH2Exchange(
   const grpc = isGrpc(req.headers);
   const bodyless = req.bodyless;
   const timeout = grpc ? grpcTimeoutMs(req.headers) : undefined;
-  const ex: Exchange = {
-    req,
-    h2: {
-      stream,
-      grpc,
-      replay: bodyless ? undefined : new ReplayBody(stream),
-      deadlineAt: typeof timeout === 'number' ? start + timeout : undefined,
-    },
-    direction,
-    config,
-    start,
-    bodyless,
-    path: req.url ?? '/',
-    authority: '',
-    port: 0,
-    clientId: '',
-    tls: false,
-    appPort: 0,
-    attempt: 0,
+  const call = {
+    stream,
+    grpc,
+    replay: bodyless ? undefined : new ReplayBody(stream),
+    deadlineAt: typeof timeout === 'number' ? start + timeout : undefined,
   };
+  const ex = exchangeOf(req, undefined, call, direction, config, start, bodyless);
   let invalid: WeftError | undefined;
   if (timeout === 'invalid') invalid = new WeftError('WEFT_ERR_BAD_REQUEST', 'malformed grpc-timeout');
   else if (req.method === 'CONNECT') invalid = new WeftError('WEFT_ERR_BAD_REQUEST', 'CONNECT is not proxied over HTTP/2');

@@ -192,18 +192,8 @@ export class UpstreamPool {
     if (identity === undefined) {
       socket = net.connect({ host, port, noDelay: true, allowHalfOpen: true });
     } else {
-      if (this.#context === undefined) throw new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet');
-      socket = tls.connect({
-        host,
-        port,
-        secureContext: this.#context,
-        rejectUnauthorized: true,
-        ALPNProtocols: [OPAQUE_ALPN],
-        checkServerIdentity: (_h, cert) => checkPeerIdentity(identity, this.#trustDomain, cert),
-        // Passed to the TLSSocket by tls.connect (not in its types): a half-close crosses the mesh.
-        ...({ allowHalfOpen: true } as object),
-      });
-      socket.setNoDelay(true);
+      // allowHalfOpen: a half-close crosses the mesh.
+      socket = this.#connectPeer(host, port, identity, OPAQUE_ALPN, true);
       socket.write(encodeTransportHeader(appPort));
     }
     this.#watchConnect(socket, host, port, identity !== undefined, protocol, () => {});
@@ -221,18 +211,26 @@ export class UpstreamPool {
     if (identity === undefined) {
       socket = net.connect({ host, port, noDelay: true });
     } else {
-      if (this.#context === undefined) throw new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet');
-      socket = tls.connect({
-        host,
-        port,
-        secureContext: this.#context,
-        rejectUnauthorized: true,
-        ALPNProtocols: ['h2'],
-        checkServerIdentity: (_h, cert) => checkPeerIdentity(identity, this.#trustDomain, cert),
-      });
-      socket.setNoDelay(true);
+      socket = this.#connectPeer(host, port, identity, 'h2', false);
     }
     this.#watchConnect(socket, host, port, identity !== undefined, 'h2', settled);
+    return socket;
+  }
+
+  /** mTLS to a peer proxy with one ALPN protocol; the peer must present `identity` (checkPeerIdentity). */
+  #connectPeer(host: string, port: number, identity: string, alpn: string, allowHalfOpen: boolean): net.Socket {
+    if (this.#context === undefined) throw new WeftError('WEFT_ERR_NOT_READY', 'this proxy has no certificate yet');
+    const socket = tls.connect({
+      host,
+      port,
+      secureContext: this.#context,
+      rejectUnauthorized: true,
+      ALPNProtocols: [alpn],
+      checkServerIdentity: (_h, cert) => checkPeerIdentity(identity, this.#trustDomain, cert),
+      // Passed to the TLSSocket by tls.connect (not in its types).
+      ...({ allowHalfOpen } as object),
+    });
+    socket.setNoDelay(true);
     return socket;
   }
 

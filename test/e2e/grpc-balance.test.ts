@@ -7,7 +7,7 @@
 import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Proxy } from '../../proxy/proxy.ts';
-import { Closer, id, metricValue, pki, scrape, startProxy } from '../harness/mesh-fixture.ts';
+import { Closer, id, meshedEndpoint, metricValue, scrape, startClientProxy, startServerProxy } from '../harness/mesh-fixture.ts';
 import { echoClient, grpc, say, startEchoServer, type EchoClient, type EchoServer, type Msg } from '../harness/grpc-echo.ts';
 
 const CLIENT_ID = id('demo', 'client');
@@ -51,28 +51,12 @@ describe('gRPC per-call balancing, splits, routes, retries and deadlines', () =>
     const host = `127.0.0.${10 + replicas.size}`;
     const server = closer.add(await startEchoServer(name, host, appPort));
     appPort = server.port;
-    const proxy = closer.add(
-      await startProxy({
-        spiffeId: SERVER_ID,
-        namespace: 'demo',
-        inbound: { host, port: 0 },
-        appAddress: host,
-        config: { version: name, trustBundlePem: pki().trustBundlePem, inbound: { mode: 'strict', appPorts: [server.port] } },
-      }),
-    );
+    const proxy = closer.add(await startServerProxy({ spiffeId: SERVER_ID, appPort: server.port, host, version: name }));
     const r = { server, proxy, host };
     replicas.set(name, r);
     return r;
   }
-  const endpoint = (r: Replica) => ({
-    address: r.host,
-    port: r.server.port,
-    proxyPort: r.proxy.ports.inbound,
-    identity: SERVER_ID,
-    pod: r.server.name,
-    deployment: r.server.name.replace(/-\d+$/, ''),
-    serviceAccount: 'echo',
-  });
+  const endpoint = (r: Replica): object => meshedEndpoint({ proxy: r.proxy, appPort: r.server.port, identity: SERVER_ID, pod: r.server.name, host: r.host });
 
   beforeAll(async () => {
     for (const name of ['echo-1', 'echo-2', 'echo-3', 'canary-1', 'counter-1', 'flaky-1', 'flaky-2', 'flaky-3', 'slow-1']) await replica(name);
@@ -85,26 +69,21 @@ describe('gRPC per-call balancing, splits, routes, retries and deadlines', () =>
       endpoints: eps.map(endpoint),
     });
     a = closer.add(
-      await startProxy({
+      await startClientProxy({
         spiffeId: CLIENT_ID,
-        namespace: 'demo',
-        config: {
-          version: 'a1',
-          trustBundlePem: pki().trustBundlePem,
-          defaults: { timeoutMs: 10_000, connectTimeoutMs: 1_000, retry: { maxRetries: 2, budgetRatio: 0.5, minRetriesPerSecond: 100 } },
-          services: [
-            svc('echo', [r('echo-1'), r('echo-2'), r('echo-3')]),
-            svc('echo-canary', [r('canary-1')]),
-            svc('echo-counter', [r('counter-1')]),
-            svc('echo-split', [], [
-              { name: 'canary-header', matches: [{ headers: [{ name: 'x-canary', exact: '1' }] }], backends: [{ service: 'echo-canary', weight: 1 }] },
-              { name: 'count-method', matches: [{ path: { exact: '/echo.Echo/Count' } }], backends: [{ service: 'echo-counter', weight: 1 }] },
-              { name: 'split', matches: [], backends: [{ service: 'echo', weight: 80 }, { service: 'echo-canary', weight: 20 }] },
-            ]),
-            svc('flaky', [r('flaky-1'), r('flaky-2'), r('flaky-3')]),
-            svc('slow', [r('slow-1')]),
-          ],
-        },
+        defaults: { timeoutMs: 10_000, connectTimeoutMs: 1_000, retry: { maxRetries: 2, budgetRatio: 0.5, minRetriesPerSecond: 100 } },
+        services: [
+          svc('echo', [r('echo-1'), r('echo-2'), r('echo-3')]),
+          svc('echo-canary', [r('canary-1')]),
+          svc('echo-counter', [r('counter-1')]),
+          svc('echo-split', [], [
+            { name: 'canary-header', matches: [{ headers: [{ name: 'x-canary', exact: '1' }] }], backends: [{ service: 'echo-canary', weight: 1 }] },
+            { name: 'count-method', matches: [{ path: { exact: '/echo.Echo/Count' } }], backends: [{ service: 'echo-counter', weight: 1 }] },
+            { name: 'split', matches: [], backends: [{ service: 'echo', weight: 80 }, { service: 'echo-canary', weight: 20 }] },
+          ]),
+          svc('flaky', [r('flaky-1'), r('flaky-2'), r('flaky-3')]),
+          svc('slow', [r('slow-1')]),
+        ],
       }),
     );
     client = closer.add(echoClient(`127.0.0.1:${a.ports.outbound}`, 'echo.demo.svc.cluster.local:80'));

@@ -5,7 +5,7 @@
 // grpc_status and classification.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Proxy } from '../../proxy/proxy.ts';
-import { Closer, id, metricValue, pki, scrape, startProxy } from '../harness/mesh-fixture.ts';
+import { Closer, id, meshedEndpoint, metricValue, scrape, startClientProxy, startServerProxy } from '../harness/mesh-fixture.ts';
 import { echoClient, grpc, say, startEchoServer, type EchoClient, type EchoServer, type Msg } from '../harness/grpc-echo.ts';
 
 const CLIENT_ID = id('demo', 'client');
@@ -21,35 +21,18 @@ describe('gRPC through two proxies over mTLS', () => {
 
   beforeAll(async () => {
     server = closer.add(await startEchoServer('echo-1'));
-    b = closer.add(
-      await startProxy({
-        spiffeId: SERVER_ID,
-        namespace: 'demo',
-        config: {
-          version: 'b1',
-          trustBundlePem: pki().trustBundlePem,
-          inbound: { mode: 'strict', appPorts: [server.port], allowedIdentities: [CLIENT_ID] },
-        },
-      }),
-    );
+    b = closer.add(await startServerProxy({ spiffeId: SERVER_ID, appPort: server.port, allowed: [CLIENT_ID] }));
     a = closer.add(
-      await startProxy({
+      await startClientProxy({
         spiffeId: CLIENT_ID,
-        namespace: 'demo',
-        config: {
-          version: 'a1',
-          trustBundlePem: pki().trustBundlePem,
-          services: [
-            {
-              name: 'echo',
-              namespace: 'demo',
-              ports: [{ port: 80, targetPort: server.port }],
-              endpoints: [
-                { address: '127.0.0.1', port: server.port, proxyPort: b.ports.inbound, identity: SERVER_ID, pod: 'echo-1', deployment: 'echo', serviceAccount: 'echo' },
-              ],
-            },
-          ],
-        },
+        services: [
+          {
+            name: 'echo',
+            namespace: 'demo',
+            ports: [{ port: 80, targetPort: server.port }],
+            endpoints: [meshedEndpoint({ proxy: b, appPort: server.port, identity: SERVER_ID, pod: 'echo-1' })],
+          },
+        ],
       }),
     );
     client = echoClient(`127.0.0.1:${a.ports.outbound}`, AUTHORITY);

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Proxy } from '../../proxy/proxy.ts';
-import { Closer, id, metricValue, pki, scrape, startProxy } from '../harness/mesh-fixture.ts';
+import { Closer, id, meshedEndpoint, metricValue, scrape, startClientProxy, startServerProxy } from '../harness/mesh-fixture.ts';
 import { startH2App, type H2App } from '../harness/h2-app.ts';
 
 const run = promisify(execFile);
@@ -53,30 +53,19 @@ describe('HTTP/2 clients through two proxies over mTLS', () => {
 
   beforeAll(async () => {
     app = closer.add(await startH2App('web'));
-    b = closer.add(
-      await startProxy({
-        spiffeId: SERVER_ID,
-        namespace: 'demo',
-        config: { version: 'b1', trustBundlePem: pki().trustBundlePem, inbound: { mode: 'strict', appPorts: [app.port], allowedIdentities: [CLIENT_ID] } },
-      }),
-    );
+    b = closer.add(await startServerProxy({ spiffeId: SERVER_ID, appPort: app.port, allowed: [CLIENT_ID] }));
     a = closer.add(
-      await startProxy({
+      await startClientProxy({
         spiffeId: CLIENT_ID,
-        namespace: 'demo',
-        config: {
-          version: 'a1',
-          trustBundlePem: pki().trustBundlePem,
-          services: [
-            {
-              name: 'web',
-              namespace: 'demo',
-              ports: [{ port: 80, targetPort: app.port }],
-              routes: [{ name: 'api', matches: [{ path: { prefix: '/api' } }], backends: [{ service: 'web', weight: 1 }] }],
-              endpoints: [{ address: '127.0.0.1', port: app.port, proxyPort: b.ports.inbound, identity: SERVER_ID, pod: 'web-1', deployment: 'web', serviceAccount: 'web' }],
-            },
-          ],
-        },
+        services: [
+          {
+            name: 'web',
+            namespace: 'demo',
+            ports: [{ port: 80, targetPort: app.port }],
+            routes: [{ name: 'api', matches: [{ path: { prefix: '/api' } }], backends: [{ service: 'web', weight: 1 }] }],
+            endpoints: [meshedEndpoint({ proxy: b, appPort: app.port, identity: SERVER_ID, pod: 'web-1' })],
+          },
+        ],
       }),
     );
     session = http2.connect(`http://127.0.0.1:${a.ports.outbound}`);

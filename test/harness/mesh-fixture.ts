@@ -73,6 +73,48 @@ export async function startProxy(cfg: ProxyStartConfig & { spiffeId?: string }):
   });
 }
 
+/**
+ * A server sidecar in the demo namespace: strict mTLS inbound to the app on
+ * `appPort` (at `host`, where its inbound port listens too), only the
+ * `allowed` client IDs if given.
+ */
+export function startServerProxy(o: { spiffeId: string; appPort: number; host?: string; allowed?: string[]; version?: string }): Promise<Proxy> {
+  const host = o.host ?? '127.0.0.1';
+  return startProxy({
+    spiffeId: o.spiffeId,
+    namespace: 'demo',
+    inbound: { host, port: 0 },
+    appAddress: host,
+    config: {
+      version: o.version ?? 'server',
+      trustBundlePem: pki().trustBundlePem,
+      inbound: { mode: 'strict', appPorts: [o.appPort], ...(o.allowed !== undefined ? { allowedIdentities: o.allowed } : {}) },
+    },
+  });
+}
+
+/** A client's config entry for the app on `appPort` behind `proxy` (a server sidecar presenting `identity`). */
+export function meshedEndpoint(o: { proxy: Proxy; appPort: number; identity: string; pod: string; host?: string }): object {
+  return {
+    address: o.host ?? '127.0.0.1',
+    port: o.appPort,
+    proxyPort: o.proxy.ports.inbound,
+    identity: o.identity,
+    pod: o.pod,
+    deployment: o.pod.replace(/-\d+$/, ''),
+    serviceAccount: o.identity.slice(o.identity.lastIndexOf('/') + 1),
+  };
+}
+
+/** A client sidecar in the demo namespace with these services (and `defaults`, if given). */
+export function startClientProxy(o: { spiffeId: string; services: object[]; defaults?: object }): Promise<Proxy> {
+  return startProxy({
+    spiffeId: o.spiffeId,
+    namespace: 'demo',
+    config: { version: 'client', trustBundlePem: pki().trustBundlePem, services: o.services, ...(o.defaults !== undefined ? { defaults: o.defaults } : {}) },
+  });
+}
+
 /** Cleanup list: push closers, call `closeAll` in afterEach/afterAll. */
 export class Closer {
   #items: Array<() => Promise<void> | void> = [];
