@@ -86,6 +86,8 @@ function clusterState(weights: [number, number], clients: number): ClusterState 
       },
     ],
     httpRouteGroups: [],
+    trafficTargets: [],
+    tcpRoutes: [],
   };
 }
 

@@ -187,6 +187,43 @@ export interface HTTPRouteGroup {
   readonly problems: readonly SplitProblem[];
 }
 
+/** A ServiceAccount named by a TrafficTarget (destination or source). */
+export interface IdentityRef {
+  readonly serviceAccount: string;
+  readonly namespace: string;
+}
+
+/** What a TrafficTarget allows: the matches of an HTTPRouteGroup (all when `matches` is empty), or a TCPRoute's ports. */
+export type TrafficTargetRule =
+  | { readonly kind: 'HTTPRouteGroup'; readonly name: string; readonly matches: readonly string[] }
+  | { readonly kind: 'TCPRoute'; readonly name: string };
+
+/**
+ * An SMI TrafficTarget (access.smi-spec.io v1alpha1..v1alpha3,
+ * access-resolve.ts): who (sources) may call the destination ServiceAccount's
+ * pods, and with what (rules). One with problems allows nothing, but still
+ * names its destination: once named, a workload takes only what targets allow.
+ */
+export interface TrafficTarget {
+  readonly name: string;
+  readonly namespace: string;
+  readonly apiVersion: string;
+  /** `port` 0: every port. */
+  readonly destination: IdentityRef & { readonly port: number };
+  readonly sources: readonly IdentityRef[];
+  readonly rules: readonly TrafficTargetRule[];
+  readonly problems: readonly SplitProblem[];
+}
+
+/** An SMI TCPRoute (specs.smi-spec.io): the ports it names; empty: every port. */
+export interface TCPRoute {
+  readonly name: string;
+  readonly namespace: string;
+  readonly apiVersion: string;
+  readonly ports: readonly number[];
+  readonly problems: readonly SplitProblem[];
+}
+
 export interface ClusterState {
   readonly namespaces: readonly Namespace[];
   readonly services: readonly ClusterService[];
@@ -195,10 +232,12 @@ export interface ClusterState {
   readonly workloads: readonly Workload[];
   readonly trafficSplits: readonly TrafficSplit[];
   readonly httpRouteGroups: readonly HTTPRouteGroup[];
+  readonly trafficTargets: readonly TrafficTarget[];
+  readonly tcpRoutes: readonly TCPRoute[];
 }
 
 export function emptyClusterState(): ClusterState {
-  return { namespaces: [], services: [], endpoints: [], pods: [], workloads: [], trafficSplits: [], httpRouteGroups: [] };
+  return { namespaces: [], services: [], endpoints: [], pods: [], workloads: [], trafficSplits: [], httpRouteGroups: [], trafficTargets: [], tcpRoutes: [] };
 }
 
 /**
@@ -259,5 +298,7 @@ export function sortClusterState(s: ClusterState): ClusterState {
     workloads: [...s.workloads].sort(byNamespaceName),
     trafficSplits: [...s.trafficSplits].sort(byNamespaceName),
     httpRouteGroups: [...s.httpRouteGroups].sort(byNamespaceName),
+    trafficTargets: [...s.trafficTargets].sort(byNamespaceName),
+    tcpRoutes: [...s.tcpRoutes].sort(byNamespaceName),
   };
 }

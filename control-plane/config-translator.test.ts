@@ -544,6 +544,8 @@ describe('translate: purity and order', () => {
       workloads: [...s.workloads].reverse(),
       trafficSplits: [...s.trafficSplits].reverse(),
       httpRouteGroups: [...s.httpRouteGroups].reverse(),
+      trafficTargets: [...s.trafficTargets].reverse(),
+      tcpRoutes: [...s.tcpRoutes].reverse(),
     };
     expect(JSON.stringify(translate(reversed, CLIENT, OPTS))).toBe(JSON.stringify(translate(s, CLIENT, OPTS)));
   });
@@ -579,7 +581,7 @@ describe('translate: purity and order', () => {
 describe('inboundPolicy', () => {
   it("is the proxy's own identity, PERMISSIVE by default (the cluster default when set), any mesh identity, its pod's app ports", () => {
     const p = inboundPolicy(canaryState(), { namespace: NS, podName: 'web-v1-a', serviceAccount: 'web' }, OPTS);
-    expect(p).toEqual({ mode: 'PERMISSIVE', allowedIdentities: [], appPorts: [8080], identity: id('web') });
+    expect(p).toEqual({ mode: 'PERMISSIVE', allowedIdentities: [], appPorts: [8080], identity: id('web'), defaultPolicy: 'ALL_UNAUTHENTICATED', targeted: false, authzRules: [] });
     expect(inboundPolicy(canaryState(), { namespace: NS, podName: 'web-v1-a', serviceAccount: 'web' }, { ...OPTS, inboundMode: 'STRICT' }).mode).toBe(
       'STRICT',
     );

@@ -34,7 +34,7 @@ import type {
   ServicePort,
   WeightedBackend,
 } from '../proto/mesh.ts';
-import { DEFAULT_INBOUND_MODE, INBOUND_MODE_ANNOTATION } from '../proto/mesh.ts';
+import { DEFAULT_INBOUND_MODE, INBOUND_MODE_ANNOTATION, type DefaultInboundPolicy } from '../proto/mesh.ts';
 import {
   byNamespaceName,
   compareStrings,
@@ -50,6 +50,8 @@ import {
   compareIp,
 } from './cluster-state.ts';
 import { resolveTargetPort } from './endpoints-from-pods.ts';
+import { toHttpMatch } from './smi-match.ts';
+import { authzFor } from './authz-compile.ts';
 
 export const DEFAULT_PROXY_INBOUND_PORT = 4143;
 export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
@@ -82,6 +84,8 @@ export interface TranslateOptions {
   readonly defaults?: RouteDefaults | undefined;
   /** Forward requests for unknown hosts (default true). */
   readonly egressAllow?: boolean | undefined;
+  /** What a workload no TrafficTarget names gets, unless its pod or namespace says (default ALL_UNAUTHENTICATED). */
+  readonly defaultInboundPolicy?: DefaultInboundPolicy | undefined;
 }
 
 export type ConditionType = 'Accepted' | 'ResolvedRefs' | 'BackendsReady' | 'Routed';
@@ -368,17 +372,6 @@ function condition(
   return { type, status: ok ? 'True' : 'False', reason, message };
 }
 
-function toHttpMatch(m: RouteMatch): HttpMatch {
-  const match: HttpMatch = {
-    methods: [...m.methods],
-    headers: m.headers.map((h) => ({ name: h.name, regex: h.regex })),
-  };
-  // SMI anchors pathRegex at the start of the path only; the proxy anchors
-  // both ends, so let the match run on to the end.
-  if (m.pathRegex !== '') match.path = { regex: `(?:${m.pathRegex}).*` };
-  return match;
-}
-
 interface SplitOutcome {
   status: SplitStatus;
   /** Routes for requests the split's matches select (v1alpha3+). */
@@ -652,6 +645,7 @@ export function inboundPolicy(state: ClusterState, proxy: ProxyTarget, opts: Tra
     allowedIdentities: [],
     appPorts: appPorts(state, proxy),
     identity,
+    ...authzFor(state, proxy, opts),
   };
 }
 

@@ -95,6 +95,8 @@ export function createFileSource(opts: FileSourceOptions): FileSource {
     const workloads: ClusterState['workloads'][number][] = [];
     const trafficSplits: ClusterState['trafficSplits'][number][] = [];
     const httpRouteGroups: ClusterState['httpRouteGroups'][number][] = [];
+    const trafficTargets: ClusterState['trafficTargets'][number][] = [];
+    const tcpRoutes: ClusterState['tcpRoutes'][number][] = [];
     const owner = new Map<string, string>();
     const duplicates = new Set<string>();
     for (const file of [...files.keys()].sort(compareStrings)) {
@@ -124,6 +126,12 @@ export function createFileSource(opts: FileSourceOptions): FileSource {
           case 'HTTPRouteGroup':
             httpRouteGroups.push(o.object);
             break;
+          case 'TrafficTarget':
+            trafficTargets.push(o.object);
+            break;
+          case 'TCPRoute':
+            tcpRoutes.push(o.object);
+            break;
           case 'ServiceAccount':
             break;
         }
@@ -138,6 +146,8 @@ export function createFileSource(opts: FileSourceOptions): FileSource {
       workloads,
       trafficSplits,
       httpRouteGroups,
+      trafficTargets,
+      tcpRoutes,
     });
     const json = JSON.stringify(state);
     if (json === emitted || onChange === undefined || closed) return;

@@ -390,6 +390,9 @@ export function clusterStateFromKube(objects: KubeObjects, memo?: KubeMapMemo): 
     workloads: mapAll(objects.deployments, workloadFromDeployment, memo?.deployments),
     trafficSplits: mapAll(objects.trafficSplits, trafficSplitFromKube, memo?.trafficSplits),
     httpRouteGroups: mapAll(objects.httpRouteGroups, httpRouteGroupFromKube, memo?.httpRouteGroups),
+    // Not watched in a cluster yet (the authorization issue, acceptance 3): README, TrafficTarget.
+    trafficTargets: [],
+    tcpRoutes: [],
   });
 }
 

@@ -4,7 +4,8 @@
 // Kinds: v1 Namespace, v1 Service, apps/v1 Deployment, v1 ServiceAccount
 // (accepted and ignored, so that cluster manifests load unchanged),
 // split.smi-spec.io/v1alpha1..v1alpha4 TrafficSplit,
-// specs.smi-spec.io/v1alpha1..v1alpha4 HTTPRouteGroup, and v1 List of them.
+// specs.smi-spec.io/v1alpha1..v1alpha4 HTTPRouteGroup and TCPRoute,
+// access.smi-spec.io/v1alpha1..v1alpha3 TrafficTarget, and v1 List of them.
 // Validation follows what the API server would refuse (missing fields, wrong
 // types, bad names, a selector that does not match its template) so that a
 // folder that loads here also applies to a cluster. Every problem is a
@@ -19,6 +20,8 @@ import type {
   ContainerPort,
   EnvVar,
   HTTPRouteGroup,
+  TCPRoute,
+  TrafficTarget,
   Namespace,
   ServicePortSpec,
   SplitProblem,
@@ -26,6 +29,7 @@ import type {
   Workload,
 } from './cluster-state.ts';
 import { resolveHttpRouteGroup, resolveTrafficSplit, ROUTE_GROUP_GROUP, smiVersion, TRAFFIC_SPLIT_GROUP } from './split-resolve.ts';
+import { ACCESS_GROUP, accessVersion, resolveTcpRoute, resolveTrafficTarget } from './access-resolve.ts';
 
 /** A malformed manifest: where, and which field. */
 export class ManifestError extends WeftError {
@@ -54,7 +58,9 @@ export type ManifestObject =
   | { readonly kind: 'Deployment'; readonly object: Workload }
   | { readonly kind: 'ServiceAccount'; readonly object: ServiceAccountRef }
   | { readonly kind: 'TrafficSplit'; readonly object: TrafficSplit }
-  | { readonly kind: 'HTTPRouteGroup'; readonly object: HTTPRouteGroup };
+  | { readonly kind: 'HTTPRouteGroup'; readonly object: HTTPRouteGroup }
+  | { readonly kind: 'TrafficTarget'; readonly object: TrafficTarget }
+  | { readonly kind: 'TCPRoute'; readonly object: TCPRoute };
 
 export interface ParsedManifests {
   readonly objects: ManifestObject[];
@@ -357,6 +363,24 @@ const KINDS: Readonly<Record<string, { versions: (v: string) => boolean; parse: 
     versions: (v) => smiVersion(v, ROUTE_GROUP_GROUP) !== undefined,
     parse: (o) => ({ kind: 'HTTPRouteGroup', object: routeGroupObject(o) }),
   },
+  TrafficTarget: {
+    versions: (v) => accessVersion(v) !== undefined,
+    parse: (o) => {
+      const m = metadata(o, 'subdomain', true);
+      const target = resolveTrafficTarget({ ...o, metadata: { name: m.name, namespace: m.namespace } });
+      failOnProblems(target.problems);
+      return { kind: 'TrafficTarget', object: target };
+    },
+  },
+  TCPRoute: {
+    versions: (v) => smiVersion(v, ROUTE_GROUP_GROUP) !== undefined,
+    parse: (o) => {
+      const m = metadata(o, 'subdomain', true);
+      const route = resolveTcpRoute({ ...o, metadata: { name: m.name, namespace: m.namespace } });
+      failOnProblems(route.problems);
+      return { kind: 'TCPRoute', object: route };
+    },
+  },
 };
 
 const EXPECTED_VERSION: Readonly<Record<string, string>> = {
@@ -366,6 +390,8 @@ const EXPECTED_VERSION: Readonly<Record<string, string>> = {
   Deployment: 'apps/v1',
   TrafficSplit: `${TRAFFIC_SPLIT_GROUP}/v1alpha1..v1alpha4`,
   HTTPRouteGroup: `${ROUTE_GROUP_GROUP}/v1alpha1..v1alpha4`,
+  TrafficTarget: `${ACCESS_GROUP}/v1alpha1..v1alpha3`,
+  TCPRoute: `${ROUTE_GROUP_GROUP}/v1alpha1..v1alpha4`,
 };
 
 /** Validates one object (a document, or an item of a List). Throws FieldError. */

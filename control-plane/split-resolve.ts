@@ -104,11 +104,12 @@ export function scaleWeights(weights: readonly number[]): number[] {
   return d > 1 ? scaled.map((w) => w / d) : scaled;
 }
 
-function isObj(v: unknown): v is Obj {
+export function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function describe(v: unknown): string {
+/** A value as an error message names it. */
+export function describe(v: unknown): string {
   if (v === undefined) return 'missing';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
@@ -117,7 +118,7 @@ function describe(v: unknown): string {
   return String(v);
 }
 
-function meta(raw: Obj, defaultNamespace: string): { name: string; namespace: string } {
+export function meta(raw: Obj, defaultNamespace: string): { name: string; namespace: string } {
   const m = isObj(raw.metadata) ? raw.metadata : {};
   const name = typeof m.name === 'string' ? m.name : '';
   const namespace = typeof m.namespace === 'string' && m.namespace !== '' ? m.namespace : defaultNamespace;

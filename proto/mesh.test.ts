@@ -155,6 +155,18 @@ const fullConfig: ProxyConfig = {
     allowedIdentities: ['spiffe://cluster.local/ns/demo/sa/client', 'spiffe://cluster.local/ns/ops/*'],
     appPorts: [8080, 9001],
     identity: 'spiffe://cluster.local/ns/demo/sa/web',
+    defaultPolicy: 'DENY',
+    targeted: true,
+    authzRules: [
+      {
+        name: 'demo/web-readers',
+        sources: ['spiffe://cluster.local/ns/demo/sa/client'],
+        port: 8080,
+        http: [{ path: { regex: '(?:/api/.*).*' }, methods: ['GET'], headers: [{ name: 'x-tenant', regex: 't-.*' }] }],
+        tcp: true,
+        tcpPorts: [9001],
+      },
+    ],
   },
   trustBundlePem: [
     '-----BEGIN CERTIFICATE-----\nMIIBanchor1\n-----END CERTIFICATE-----\n',

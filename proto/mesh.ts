@@ -100,6 +100,26 @@ export interface InboundPolicy {
   allowedIdentities: string[];
   appPorts: number[];
   identity: string;
+  /** Who may call when no TrafficTarget names this workload. Default ALL_UNAUTHENTICATED. */
+  defaultPolicy?: DefaultInboundPolicy;
+  /** Some TrafficTarget names this workload: only authzRules allow. */
+  targeted?: boolean;
+  authzRules?: AuthzRule[];
+}
+
+export type DefaultInboundPolicy = 'ALL_UNAUTHENTICATED' | 'ALL_AUTHENTICATED' | 'CLUSTER_AUTHENTICATED' | 'DENY';
+
+/** The annotation (pod, then namespace) and `weft install --default-inbound-policy` value: kebab-case names. */
+export const DEFAULT_INBOUND_POLICY_ANNOTATION = 'config.weft.dev/default-inbound-policy';
+
+/** One TrafficTarget's grant (mesh.proto AuthzRule). */
+export interface AuthzRule {
+  name: string;
+  sources: string[];
+  port: number;
+  http: HttpMatch[];
+  tcp: boolean;
+  tcpPorts: number[];
 }
 
 export interface EgressPolicy {

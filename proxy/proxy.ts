@@ -31,6 +31,7 @@ import { newH2Exchange } from './h2/h2-exchange.ts';
 import { respondH2 } from './h2/h2-respond.ts';
 import { forwardStage } from './stages/forward-stage.ts';
 import { inboundStack, outboundStack } from './stack.ts';
+import type { AuthzHook } from './stages/authorize-stage.ts';
 import { respond } from './respond.ts';
 import { sendError } from './error-response.ts';
 import { createAdminServer } from './listen/admin-server.ts';
@@ -188,7 +189,21 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
   const deps = { namespace: cfg.namespace ?? 'default', balancer, random, now };
   const outboundHandler = outboundStack(deps, forwardStage({ pool: outboundPool, sessions: outboundSessions, appAddress: '' }));
   const appAddress = cfg.appAddress ?? '127.0.0.1';
-  const inboundHandler = inboundStack(forwardStage({ pool: inboundPool, sessions: inboundSessions, appAddress }));
+  // Access control: every verdict counted (as Linkerd's inbound_*_authz_*), each denial logged at info (rate-limited).
+  const infoDeny = rateLimited((msg, fields) => log.info(msg, fields));
+  const denied = (kind: 'request' | 'connection', clientId: string, port: number, by: string, extra: Record<string, unknown> = {}): void =>
+    infoDeny(`${kind}:${clientId}:${port}`, `inbound ${kind} denied`, { code: 'WEFT_ERR_FORBIDDEN', client: clientId || 'unauthenticated', port, by, ...extra });
+  const onVerdict: AuthzHook = (ex, v) => {
+    const client_id = ex.tls ? ex.clientId : '';
+    const target_port = String(ex.appPort);
+    if (v.allowed) {
+      metrics.httpAuthzAllow.inc({ target_port, authz: v.by, client_id });
+      return;
+    }
+    metrics.httpAuthzDeny.inc({ target_port, client_id });
+    denied('request', client_id, ex.appPort, v.by, { method: ex.req.method, path: ex.path });
+  };
+  const inboundHandler = inboundStack(forwardStage({ pool: inboundPool, sessions: inboundSessions, appAddress }), onVerdict);
 
   // Inbound authority label: the Host the caller used, capped so that a
   // caller cannot create unbounded series.
@@ -382,6 +397,15 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
         socket.destroy();
         return;
       }
+      const verdict = rt.inbound.authz.authorize({ clientId: isTls ? clientId : '', port: appPort });
+      const client_id = isTls ? clientId : '';
+      if (!verdict.allowed) {
+        metrics.tcpAuthzDeny.inc({ target_port: String(appPort), client_id });
+        denied('connection', client_id, appPort, verdict.by);
+        socket.destroy();
+        return;
+      }
+      metrics.tcpAuthzAllow.inc({ target_port: String(appPort), authz: verdict.by, client_id });
       const app = net.connect({ host: appAddress, port: appPort, noDelay: true, allowHalfOpen: true });
       app.once('connect', () => metrics.trackConnection(app, { direction: 'inbound', peer: 'dst', tls: 'false', protocol: 'opaque' }));
       app.once('error', (err) => {

@@ -7,7 +7,7 @@ import { splitStage } from './stages/split-stage.ts';
 import { retryStage } from './stages/retry-stage.ts';
 import { timeoutStage } from './stages/timeout-stage.ts';
 import { balanceStage } from './stages/balance-stage.ts';
-import { authorizeStage } from './stages/authorize-stage.ts';
+import { authorizeStage, type AuthzHook } from './stages/authorize-stage.ts';
 import { appUnavailableStage } from './stages/app-unavailable-stage.ts';
 import { targetStage } from './stages/target-stage.ts';
 
@@ -50,7 +50,11 @@ export function outboundStack(deps: StackDeps, forward: Handler): Handler {
   );
 }
 
-/** Inbound (mesh -> app): authorize the client identity, then forward to the app; an app that takes no connection is 503 WEFT_ERR_APP_UNAVAILABLE. */
-export function inboundStack(forward: Handler): Handler {
-  return compose([authorizeStage, appUnavailableStage], forward);
+/**
+ * Inbound (mesh -> app): authorize the client identity and the call (each
+ * verdict to `onVerdict`), then forward to the app; an app that takes no
+ * connection is 503 WEFT_ERR_APP_UNAVAILABLE.
+ */
+export function inboundStack(forward: Handler, onVerdict: AuthzHook): Handler {
+  return compose([authorizeStage(onVerdict), appUnavailableStage], forward);
 }

@@ -10,6 +10,7 @@ import { compileSplit, type CompiledSplit } from '../routing/weighted-choice.ts'
 import { canonicalIp, compileServiceIndex } from '../routing/service-resolve.ts';
 import { endpointKey } from '../routing/endpoint-choice.ts';
 import { createRetryBudget, type RetryBudget } from '../routing/retry-budget.ts';
+import { compileAuthz, type CompiledAuthz } from '../routing/authz-policy.ts';
 import { tlsAgentKey } from '../http1/upstream-key.ts';
 
 export interface CompiledEndpoint {
@@ -61,8 +62,10 @@ export interface CompiledService {
 
 export interface CompiledInbound {
   readonly policy: InboundPolicy;
-  /** Whether a client SPIFFE ID may call. */
+  /** Whether a client SPIFFE ID may call (the static allow-list, allowedIdentities). */
   allows(id: string): boolean;
+  /** Access control (TrafficTargets and the default policy): routing/authz-policy.ts. */
+  readonly authz: CompiledAuthz;
   /** The app port for a requested port (any port when none are declared; '' : the first app port). */
   appPort(requested: string | undefined): number | undefined;
 }
@@ -154,6 +157,7 @@ function compileInbound(policy: InboundPolicy): CompiledInbound {
   const verdicts = new Map<string, boolean>();
   return {
     policy,
+    authz: compileAuthz(policy),
     allows(id) {
       if (allowed.length === 0) return true;
       let ok = verdicts.get(id);

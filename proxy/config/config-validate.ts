@@ -4,6 +4,8 @@
 import { WeftError } from '../../proto/errors.ts';
 import { DEFAULT_INBOUND_MODE } from '../../proto/mesh.ts';
 import type {
+  AuthzRule,
+  DefaultInboundPolicy,
   Endpoint,
   HeaderMatch,
   HttpMatch,
@@ -208,6 +210,33 @@ function mode(v: unknown, path: string): InboundMode {
   return s;
 }
 
+const DEFAULT_POLICIES: readonly DefaultInboundPolicy[] = ['ALL_UNAUTHENTICATED', 'ALL_AUTHENTICATED', 'CLUSTER_AUTHENTICATED', 'DENY'];
+
+/** ALL_AUTHENTICATED, or the annotation's all-authenticated (any case). */
+export function parseDefaultPolicy(v: string): DefaultInboundPolicy | undefined {
+  const s = v.trim().toUpperCase().replaceAll('-', '_');
+  return (DEFAULT_POLICIES as readonly string[]).includes(s) ? (s as DefaultInboundPolicy) : undefined;
+}
+
+function defaultPolicy(v: unknown, path: string): DefaultInboundPolicy {
+  const s = str(v, path, 'ALL_UNAUTHENTICATED');
+  const p = parseDefaultPolicy(s);
+  if (p === undefined) fail(path, 'must be all-unauthenticated, all-authenticated, cluster-authenticated or deny');
+  return p;
+}
+
+function authzRule(v: unknown, path: string): AuthzRule {
+  const o = obj(v, path);
+  return {
+    name: str(o.name, `${path}.name`),
+    sources: arr(o.sources, `${path}.sources`).map((x, i) => reqStr(x, `${path}.sources[${i}]`)),
+    port: port(o.port, `${path}.port`, 0),
+    http: arr(o.http, `${path}.http`).map((m, i) => httpMatch(m, `${path}.http[${i}]`)),
+    tcp: bool(o.tcp, `${path}.tcp`, false),
+    tcpPorts: arr(o.tcpPorts, `${path}.tcpPorts`).map((x, i) => port(x, `${path}.tcpPorts[${i}]`, 0)),
+  };
+}
+
 /** Validates `raw` and returns a complete ProxyConfig. Throws WEFT_ERR_CONFIG_INVALID. */
 export function validateProxyConfig(raw: unknown): ProxyConfig {
   const o = obj(raw, 'config');
@@ -231,6 +260,9 @@ export function validateProxyConfig(raw: unknown): ProxyConfig {
       ),
       appPorts: arr(inbound.appPorts, 'inbound.appPorts').map((p, i) => port(p, `inbound.appPorts[${i}]`, 0)),
       identity: str(inbound.identity, 'inbound.identity'),
+      defaultPolicy: defaultPolicy(inbound.defaultPolicy, 'inbound.defaultPolicy'),
+      targeted: bool(inbound.targeted, 'inbound.targeted', false),
+      authzRules: arr(inbound.authzRules, 'inbound.authzRules').map((r, i) => authzRule(r, `inbound.authzRules[${i}]`)),
     },
     trustBundlePem: arr(o.trustBundlePem, 'trustBundlePem').map((p, i) => reqStr(p, `trustBundlePem[${i}]`)),
     egress: { allow: bool(obj(o.egress, 'egress').allow, 'egress.allow', true) },

@@ -94,7 +94,7 @@ class PromClientReference {
 
 /** ProxyMetrics' text without the identity_* and config metrics (plain prom-client, not re-implemented). */
 async function perRequestText(m: ProxyMetrics): Promise<string> {
-  for (const name of ['identity_cert_expiration_timestamp_seconds', 'identity_cert_refresh_count', 'weft_proxy_config_info', 'inbound_tcp_errors_total', 'outbound_tcp_errors_total', 'outbound_endpoint_ejections_total', 'http2_session_errors_total', 'tcp_connection_duration_ms', 'process_start_time_seconds']) {
+  for (const name of ['identity_cert_expiration_timestamp_seconds', 'identity_cert_refresh_count', 'weft_proxy_config_info', 'inbound_tcp_errors_total', 'outbound_tcp_errors_total', 'outbound_endpoint_ejections_total', 'http2_session_errors_total', 'inbound_http_authz_allow_total', 'inbound_http_authz_deny_total', 'inbound_tcp_authz_allow_total', 'inbound_tcp_authz_deny_total', 'tcp_connection_duration_ms', 'process_start_time_seconds']) {
     m.registry.removeSingleMetric(name);
   }
   return m.registry.metrics();

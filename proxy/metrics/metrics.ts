@@ -377,6 +377,11 @@ export class ProxyMetrics {
   /** Outbound connection attempts that failed (refused, timed out, peer identity refused): error = a Weft code. */
   readonly outboundTcpErrors: CounterClass<'error'>;
   readonly endpointEjections: CounterClass<'endpoint'>;
+  /** Inbound authorization (TrafficTargets, the default policy), as Linkerd's: per request and per opaque connection. */
+  readonly httpAuthzAllow: CounterClass<'target_port' | 'authz' | 'client_id'>;
+  readonly httpAuthzDeny: CounterClass<'target_port' | 'client_id'>;
+  readonly tcpAuthzAllow: CounterClass<'target_port' | 'authz' | 'client_id'>;
+  readonly tcpAuthzDeny: CounterClass<'target_port' | 'client_id'>;
   /** HTTP/2 connections closed on a protocol error or an abuse limit (error = Node's code). */
   readonly h2SessionErrors: CounterClass<'direction' | 'error'>;
   readonly configVersion: GaugeClass<string>;
@@ -491,6 +496,12 @@ export class ProxyMetrics {
       labelNames: ['endpoint'],
       registers,
     });
+    const authz = (name: string, help: string, allow: boolean) =>
+      new Counter({ name, help, labelNames: allow ? ['target_port', 'authz', 'client_id'] : ['target_port', 'client_id'], registers });
+    this.httpAuthzAllow = authz('inbound_http_authz_allow_total', 'Total count of inbound HTTP requests allowed, by app port, the TrafficTarget (or default policy) that allowed it and client identity.', true);
+    this.httpAuthzDeny = authz('inbound_http_authz_deny_total', 'Total count of inbound HTTP requests denied by authorization policy, by app port and client identity.', false);
+    this.tcpAuthzAllow = authz('inbound_tcp_authz_allow_total', 'Total count of inbound opaque TCP connections allowed, by app port, the TrafficTarget (or default policy) that allowed it and client identity.', true);
+    this.tcpAuthzDeny = authz('inbound_tcp_authz_deny_total', 'Total count of inbound opaque TCP connections denied by authorization policy, by app port and client identity.', false);
     this.h2SessionErrors = new Counter({
       name: 'http2_session_errors_total',
       help: 'Total count of HTTP/2 connections closed on a protocol error or an abuse limit, by direction and error code.',

@@ -174,7 +174,7 @@ describe('translator output is what the proxy accepts', () => {
   });
 
   it('an empty cluster is a valid config', () => {
-    check({ namespaces: [], services: [], endpoints: [], pods: [], workloads: [], trafficSplits: [], httpRouteGroups: [] });
+    check({ namespaces: [], services: [], endpoints: [], pods: [], workloads: [], trafficSplits: [], httpRouteGroups: [], trafficTargets: [], tcpRoutes: [] });
   });
 });
 
