@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { formatWorkloadId, DEFAULT_TRUST_DOMAIN } from '../identity/spiffe-id.ts';
 import { generateRsaKeyPair } from '../identity/key-pair.ts';
 import { createLogger, type Logger } from '../proto/log.ts';
-import { DEFAULT_INBOUND_MODE, PORTS, type InboundMode, type ProxyConfig } from '../proto/mesh.ts';
+import { DEFAULT_INBOUND_MODE, PORTS, type DefaultInboundPolicy, type InboundMode, type ProxyConfig } from '../proto/mesh.ts';
 import { MAX_MESSAGE_BYTES, meshGrpc } from '../proto/mesh-grpc.ts';
 import type { WeftError } from '../proto/errors.ts';
 import { loadOrCreateCa } from './ca-store.ts';
@@ -41,6 +41,8 @@ export interface ControlPlaneConfig {
   leafLifetimeMs?: number;
   /** The cluster's default inbound mode (DEFAULT_INBOUND_MODE, PERMISSIVE, when unset); annotations override it per namespace and pod. */
   inboundMode?: InboundMode;
+  /** What a workload no TrafficTarget names admits (default ALL_UNAUTHENTICATED); annotations override it per namespace and pod. */
+  defaultInboundPolicy?: DefaultInboundPolicy;
   logger?: Logger;
   /** Told of each TrafficSplit's status after every change (the Kubernetes source writes them back). */
   onSplitStatus?: (status: SplitStatus[]) => void;
@@ -99,6 +101,7 @@ export async function start(cfg: ControlPlaneConfig): Promise<ControlPlane> {
         trustBundlePem,
         version: '',
         inboundMode: cfg.inboundMode ?? DEFAULT_INBOUND_MODE,
+        defaultInboundPolicy: cfg.defaultInboundPolicy,
       }).config;
       cache.set(k, c);
     }

@@ -22,6 +22,8 @@ import { basename, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, parseLogLevel, type Logger } from '../proto/log.ts';
 import { DEFAULT_INBOUND_MODE, type InboundMode } from '../proto/mesh.ts';
+import { policyAnnotation } from './authz-compile.ts';
+import { DEFAULT_INBOUND_POLICY_ANNOTATION } from '../proto/mesh.ts';
 import { start, type ControlPlaneConfig } from './control-plane.ts';
 import { createFileSource } from './file-source.ts';
 import { createTokenFileValidator } from './bootstrap-token-file.ts';
@@ -47,6 +49,7 @@ const { values } = parseArgs({
     'trust-domain': { type: 'string', default: env.WEFT_TRUST_DOMAIN ?? 'cluster.local' },
     'leaf-lifetime-ms': { type: 'string', default: env.WEFT_LEAF_LIFETIME_MS },
     'inbound-mode': { type: 'string', default: env.WEFT_INBOUND_MODE ?? DEFAULT_INBOUND_MODE },
+    'default-inbound-policy': { type: 'string', default: env.WEFT_DEFAULT_INBOUND_POLICY ?? 'all-unauthenticated' },
     'log-level': { type: 'string', default: env.WEFT_LOG_LEVEL ?? 'info' },
   },
 });
@@ -62,11 +65,19 @@ if (mode !== 'PERMISSIVE' && mode !== 'STRICT') {
   process.stderr.write(`weft control plane: --inbound-mode ${JSON.stringify(values['inbound-mode'])}: expected strict or permissive\n`);
   process.exit(2);
 }
+const defaultInboundPolicy = policyAnnotation({ [DEFAULT_INBOUND_POLICY_ANNOTATION]: values['default-inbound-policy'] });
+if (defaultInboundPolicy === undefined) {
+  process.stderr.write(
+    `weft control plane: --default-inbound-policy ${JSON.stringify(values['default-inbound-policy'])}: expected all-unauthenticated, all-authenticated, cluster-authenticated or deny\n`,
+  );
+  process.exit(2);
+}
 const common = {
   trustDomain: values['trust-domain'],
   grpc: addr(values['grpc-addr']),
   admin: addr(values['admin-addr']),
   inboundMode: mode as InboundMode,
+  defaultInboundPolicy,
   ...(values['leaf-lifetime-ms'] !== undefined ? { leafLifetimeMs: Number(values['leaf-lifetime-ms']) } : {}),
   logger: log,
 } satisfies Partial<ControlPlaneConfig>;
