@@ -1,12 +1,13 @@
 // Which API versions to watch, from the apiserver's discovery (GET /apis):
 // - EndpointSlices: discovery.k8s.io/v1 where served (1.21+), else v1beta1
 //   (1.17-1.24; the only one on 1.20).
-// - TrafficSplit and HTTPRouteGroup: the group's preferred version when it is
+// - TrafficSplit, HTTPRouteGroup, TCPRoute and TrafficTarget: the group's preferred version when it is
 //   an SMI version Weft knows (the apiserver serves every stored object in
 //   it), else the highest known version served; none when the CRD is not
 //   installed (the source then has no splits and looks again later).
 import { SMI_VERSIONS, ROUTE_GROUP_GROUP, TRAFFIC_SPLIT_GROUP } from './split-resolve.ts';
 import { kubeApiError, type KubeClient } from './kube-client.ts';
+import { ACCESS_GROUP } from './access-resolve.ts';
 
 export const ENDPOINT_SLICE_GROUP = 'discovery.k8s.io';
 
@@ -15,6 +16,9 @@ export interface WatchedVersions {
   readonly endpointSlices: string | undefined;
   readonly trafficSplits: string | undefined;
   readonly httpRouteGroups: string | undefined;
+  readonly trafficTargets: string | undefined;
+  /** TCPRoute shares HTTPRouteGroup's group (specs.smi-spec.io), so its version. */
+  readonly tcpRoutes: string | undefined;
 }
 
 interface ApiGroup {
@@ -53,6 +57,8 @@ export function chooseVersions(apiGroupList: unknown): WatchedVersions {
         : undefined,
     trafficSplits: smiChoice(list, TRAFFIC_SPLIT_GROUP),
     httpRouteGroups: smiChoice(list, ROUTE_GROUP_GROUP),
+    trafficTargets: smiChoice(list, ACCESS_GROUP),
+    tcpRoutes: smiChoice(list, ROUTE_GROUP_GROUP),
   };
 }
 

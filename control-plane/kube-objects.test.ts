@@ -342,6 +342,8 @@ describe('httpRouteGroupFromKube / clusterStateFromKube', () => {
     deployments: [],
     trafficSplits: [],
     httpRouteGroups: [],
+    trafficTargets: [],
+    tcpRoutes: [],
   };
 
   it('assembles a sorted state, the same whatever the order of the objects', () => {

@@ -29,6 +29,8 @@ import {
   type EndpointPort,
   type EnvVar,
   type HTTPRouteGroup,
+  type TCPRoute,
+  type TrafficTarget,
   type Namespace,
   type Pod,
   type ServiceEndpoints,
@@ -38,6 +40,7 @@ import {
   compareIp,
 } from './cluster-state.ts';
 import { resolveHttpRouteGroup, resolveTrafficSplit, smiVersion, TRAFFIC_SPLIT_GROUP } from './split-resolve.ts';
+import { resolveTcpRoute, resolveTrafficTarget } from './access-resolve.ts';
 
 /** The injected sidecar's container name (DESIGN.md). */
 export const PROXY_CONTAINER = 'weft-proxy';
@@ -321,6 +324,18 @@ export function httpRouteGroupFromKube(o: unknown): HTTPRouteGroup | undefined {
   return resolveHttpRouteGroup(o, m.namespace);
 }
 
+export function trafficTargetFromKube(o: unknown): TrafficTarget | undefined {
+  const m = metaOf(o);
+  if (m === undefined || m.namespace === '') return undefined;
+  return resolveTrafficTarget(o, m.namespace);
+}
+
+export function tcpRouteFromKube(o: unknown): TCPRoute | undefined {
+  const m = metaOf(o);
+  if (m === undefined || m.namespace === '') return undefined;
+  return resolveTcpRoute(o, m.namespace);
+}
+
 /** The raw objects of a cluster, one list per kind (any order). */
 export interface KubeObjects {
   readonly namespaces: readonly unknown[];
@@ -330,6 +345,8 @@ export interface KubeObjects {
   readonly deployments: readonly unknown[];
   readonly trafficSplits: readonly unknown[];
   readonly httpRouteGroups: readonly unknown[];
+  readonly trafficTargets: readonly unknown[];
+  readonly tcpRoutes: readonly unknown[];
 }
 
 /**
@@ -366,6 +383,8 @@ export interface KubeMapMemo {
   deployments: WeakMap<object, Workload | null>;
   trafficSplits: WeakMap<object, TrafficSplit | null>;
   httpRouteGroups: WeakMap<object, HTTPRouteGroup | null>;
+  trafficTargets: WeakMap<object, TrafficTarget | null>;
+  tcpRoutes: WeakMap<object, TCPRoute | null>;
 }
 
 export function createKubeMapMemo(): KubeMapMemo {
@@ -377,6 +396,8 @@ export function createKubeMapMemo(): KubeMapMemo {
     deployments: new WeakMap(),
     trafficSplits: new WeakMap(),
     httpRouteGroups: new WeakMap(),
+    trafficTargets: new WeakMap(),
+    tcpRoutes: new WeakMap(),
   };
 }
 
@@ -390,9 +411,8 @@ export function clusterStateFromKube(objects: KubeObjects, memo?: KubeMapMemo): 
     workloads: mapAll(objects.deployments, workloadFromDeployment, memo?.deployments),
     trafficSplits: mapAll(objects.trafficSplits, trafficSplitFromKube, memo?.trafficSplits),
     httpRouteGroups: mapAll(objects.httpRouteGroups, httpRouteGroupFromKube, memo?.httpRouteGroups),
-    // Not watched in a cluster yet (the authorization issue, acceptance 3): README, TrafficTarget.
-    trafficTargets: [],
-    tcpRoutes: [],
+    trafficTargets: mapAll(objects.trafficTargets, trafficTargetFromKube, memo?.trafficTargets),
+    tcpRoutes: mapAll(objects.tcpRoutes, tcpRouteFromKube, memo?.tcpRoutes),
   });
 }
 

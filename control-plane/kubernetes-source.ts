@@ -1,6 +1,6 @@
 // The Kubernetes ClusterSource: informers (kube-informers.ts) on Namespaces,
 // Services, EndpointSlices, Pods, Deployments, TrafficSplits and
-// HTTPRouteGroups, mapped to a ClusterState by kube-objects.ts.
+// HTTPRouteGroups, TrafficTargets and TCPRoutes, mapped to a ClusterState by kube-objects.ts.
 //
 // - Versions come from discovery (kube-discovery.ts): EndpointSlices v1 or
 //   v1beta1; the SMI kinds in their preferred version. Discovery is repeated
@@ -66,6 +66,8 @@ const PLURALS: Readonly<Record<Kind, string>> = {
   deployments: 'deployments',
   trafficSplits: 'trafficsplits',
   httpRouteGroups: 'httproutegroups',
+  trafficTargets: 'traffictargets',
+  tcpRoutes: 'tcproutes',
 };
 
 /** Collection path of a kind in a group/version ('v1' is the core group). */
@@ -89,7 +91,7 @@ export function createKubernetesSource(opts: KubernetesSourceOptions): Kubernete
   const pendingSlots = new Map<Kind, Slot>();
   /** Discoveries in a row that did not list a watched kind. */
   const missing = new Map<Kind, { rounds: number; since: number }>();
-  let versions: WatchedVersions = { endpointSlices: undefined, trafficSplits: undefined, httpRouteGroups: undefined };
+  let versions: WatchedVersions = { endpointSlices: undefined, trafficSplits: undefined, httpRouteGroups: undefined, trafficTargets: undefined, tcpRoutes: undefined };
   let state: ClusterState = emptyClusterState();
   let emitted: string | undefined;
   let onChange: ((s: ClusterState) => void) | undefined;
@@ -117,6 +119,8 @@ export function createKubernetesSource(opts: KubernetesSourceOptions): Kubernete
         deployments: objects('deployments'),
         trafficSplits: objects('trafficSplits'),
         httpRouteGroups: objects('httpRouteGroups'),
+        trafficTargets: objects('trafficTargets'),
+        tcpRoutes: objects('tcpRoutes'),
       },
       memo,
     );
@@ -157,6 +161,8 @@ export function createKubernetesSource(opts: KubernetesSourceOptions): Kubernete
     if (v.endpointSlices !== undefined) m.set('endpointSlices', v.endpointSlices);
     if (v.trafficSplits !== undefined) m.set('trafficSplits', v.trafficSplits);
     if (v.httpRouteGroups !== undefined) m.set('httpRouteGroups', v.httpRouteGroups);
+    if (v.trafficTargets !== undefined) m.set('trafficTargets', v.trafficTargets);
+    if (v.tcpRoutes !== undefined) m.set('tcpRoutes', v.tcpRoutes);
     return m;
   }
 
@@ -192,6 +198,8 @@ export function createKubernetesSource(opts: KubernetesSourceOptions): Kubernete
       endpointSlices: want.get('endpointSlices'),
       trafficSplits: want.get('trafficSplits'),
       httpRouteGroups: want.get('httpRouteGroups'),
+      trafficTargets: want.get('trafficTargets'),
+      tcpRoutes: want.get('tcpRoutes'),
     };
     for (const [kind, slot] of [...pendingSlots]) {
       if (want.get(kind) !== slot.groupVersion) {

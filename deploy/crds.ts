@@ -1,6 +1,7 @@
 // The SMI CustomResourceDefinitions Weft reads: TrafficSplit
-// (split.smi-spec.io) and HTTPRouteGroup (specs.smi-spec.io), versions
-// v1alpha1..v1alpha4, as apiextensions.k8s.io/v1 (structural schemas).
+// (split.smi-spec.io), HTTPRouteGroup and TCPRoute (specs.smi-spec.io),
+// versions v1alpha1..v1alpha4, and TrafficTarget (access.smi-spec.io,
+// v1alpha1..v1alpha3), as apiextensions.k8s.io/v1 (structural schemas).
 //
 // Why one schema for every version: the CRDs use `conversion: None` (there is
 // no conversion webhook), so an object written as v1alpha1 is stored and
@@ -22,7 +23,7 @@
 // The storage version is v1alpha4, the newest (it is only a label here).
 // TrafficSplit has a status subresource: the control plane writes conditions
 // there, and `kubectl apply` of a spec never clobbers them.
-import { CRD_NAMES, PART_OF_LABELS, SMI_STORAGE_VERSION, SMI_VERSIONS } from './names.ts';
+import { ACCESS_STORAGE_VERSION, ACCESS_VERSIONS, CRD_NAMES, PART_OF_LABELS, SMI_STORAGE_VERSION, SMI_VERSIONS } from './names.ts';
 import type { KubeObject } from './objects.ts';
 
 type Schema = Record<string, unknown>;
@@ -123,6 +124,70 @@ export function httpRouteGroupSchema(): Schema {
   };
 }
 
+const serviceAccountRef = (description: string, namespaced: boolean): Schema => ({
+  type: 'object',
+  description,
+  required: ['kind', 'name'],
+  properties: {
+    kind: { type: 'string', enum: ['ServiceAccount'] },
+    name: name('ServiceAccount name.'),
+    ...(namespaced ? { namespace: { type: 'string', description: "Its namespace (default: the TrafficTarget's)." } } : {}),
+    port: { type: 'integer', minimum: 1, maximum: 65535, description: 'destination only: the port it is limited to.' },
+  },
+});
+
+export function trafficTargetSchema(): Schema {
+  const rules = {
+    type: 'array',
+    minItems: 1,
+    description: 'What the sources may do: HTTPRouteGroup matches or TCPRoutes, in the same namespace.',
+    items: {
+      type: 'object',
+      required: ['kind', 'name'],
+      properties: {
+        kind: { type: 'string', enum: ['HTTPRouteGroup', 'TCPRoute'] },
+        name: name('Name of an HTTPRouteGroup or TCPRoute in the same namespace.'),
+        matches: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'HTTPRouteGroup match names (none: all of them).' },
+      },
+    },
+  };
+  return {
+    type: 'object',
+    description: 'SMI TrafficTarget: which ServiceAccounts may call the destination ServiceAccount, and with what.',
+    properties: {
+      spec: {
+        type: 'object',
+        required: ['destination', 'sources'],
+        properties: {
+          destination: serviceAccountRef('The ServiceAccount whose pods are called (in this namespace).', true),
+          sources: { type: 'array', minItems: 1, items: serviceAccountRef('A ServiceAccount allowed to call.', true) },
+          rules,
+          specs: { ...rules, description: 'v1alpha1: the rules.' },
+        },
+      },
+      status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+    },
+  };
+}
+
+export function tcpRouteSchema(): Schema {
+  return {
+    type: 'object',
+    description: 'SMI TCPRoute: TCP traffic, on the listed ports (none: every port).',
+    properties: {
+      spec: {
+        type: 'object',
+        properties: {
+          matches: {
+            type: 'object',
+            properties: { ports: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 65535 } } },
+          },
+        },
+      },
+    },
+  };
+}
+
 function crd(opts: {
   name: string;
   group: string;
@@ -133,6 +198,8 @@ function crd(opts: {
   schema: () => Schema;
   status: boolean;
   columns: Schema[];
+  versions?: readonly string[];
+  storage?: string;
 }): KubeObject {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
@@ -149,10 +216,10 @@ function crd(opts: {
         shortNames: opts.shortNames,
       },
       conversion: { strategy: 'None' },
-      versions: SMI_VERSIONS.map((v) => ({
+      versions: (opts.versions ?? SMI_VERSIONS).map((v) => ({
         name: v,
         served: true,
-        storage: v === SMI_STORAGE_VERSION,
+        storage: v === (opts.storage ?? SMI_STORAGE_VERSION),
         schema: { openAPIV3Schema: opts.schema() },
         ...(opts.status ? { subresources: { status: {} } } : {}),
         additionalPrinterColumns: [
@@ -192,6 +259,36 @@ export function httpRouteGroupCrd(): KubeObject {
   });
 }
 
+export function tcpRouteCrd(): KubeObject {
+  return crd({
+    name: CRD_NAMES.tcpRoute,
+    group: 'specs.smi-spec.io',
+    kind: 'TCPRoute',
+    plural: 'tcproutes',
+    singular: 'tcproute',
+    shortNames: ['tcpr'],
+    schema: tcpRouteSchema,
+    status: false,
+    columns: [],
+  });
+}
+
+export function trafficTargetCrd(): KubeObject {
+  return crd({
+    name: CRD_NAMES.trafficTarget,
+    group: 'access.smi-spec.io',
+    kind: 'TrafficTarget',
+    plural: 'traffictargets',
+    singular: 'traffictarget',
+    shortNames: ['tt'],
+    schema: trafficTargetSchema,
+    status: true,
+    columns: [{ name: 'Destination', type: 'string', description: 'The destination ServiceAccount.', jsonPath: '.spec.destination.name' }],
+    versions: ACCESS_VERSIONS,
+    storage: ACCESS_STORAGE_VERSION,
+  });
+}
+
 export function crds(): KubeObject[] {
-  return [trafficSplitCrd(), httpRouteGroupCrd()];
+  return [trafficSplitCrd(), httpRouteGroupCrd(), tcpRouteCrd(), trafficTargetCrd()];
 }

@@ -36,7 +36,13 @@ export const PORT = {
 export const CRD_NAMES = {
   trafficSplit: 'trafficsplits.split.smi-spec.io',
   httpRouteGroup: 'httproutegroups.specs.smi-spec.io',
+  tcpRoute: 'tcproutes.specs.smi-spec.io',
+  trafficTarget: 'traffictargets.access.smi-spec.io',
 } as const;
+
+/** access.smi-spec.io (TrafficTarget) has no v1alpha4: v1alpha3 is stored. */
+export const ACCESS_VERSIONS = ['v1alpha1', 'v1alpha2', 'v1alpha3'] as const;
+export const ACCESS_STORAGE_VERSION = 'v1alpha3';
 
 export const SMI_VERSIONS = ['v1alpha1', 'v1alpha2', 'v1alpha3', 'v1alpha4'] as const;
 /** The version etcd holds (conversion None: only the label differs). */
