@@ -40,6 +40,7 @@ import {
   MESH_NAMESPACE,
   PORT,
   SMI_VERSIONS,
+  ACCESS_VERSIONS,
   TRUST_BUNDLE_CONFIGMAP,
   TRUST_BUNDLE_KEY,
   WEBHOOK_CONFIGURATION,
@@ -336,13 +337,19 @@ export async function runChecks(kc: KubeConfig, opts: CheckOptions): Promise<Che
   }
 
   // crds
-  for (const crdName of [CRD_NAMES.trafficSplit, CRD_NAMES.httpRouteGroup]) {
+  const crdVersions: Array<[string, readonly string[]]> = [
+    [CRD_NAMES.trafficSplit, SMI_VERSIONS],
+    [CRD_NAMES.httpRouteGroup, SMI_VERSIONS],
+    [CRD_NAMES.tcpRoute, SMI_VERSIONS],
+    [CRD_NAMES.trafficTarget, ACCESS_VERSIONS],
+  ];
+  for (const [crdName, versions] of crdVersions) {
     const name = `CRD ${crdName}`;
     const crd = await read('crds', name, () => ext.readCustomResourceDefinition({ name: crdName }));
     if (crd === undefined) continue;
     const established = crd.status?.conditions?.find((c) => c.type === 'Established')?.status === 'True';
     const served = crd.spec.versions.filter((v) => v.served).map((v) => v.name);
-    const missing = SMI_VERSIONS.filter((v) => !served.includes(v));
+    const missing = versions.filter((v) => !served.includes(v));
     const storage = crd.spec.versions.find((v) => v.storage)?.name ?? '?';
     if (!established) add({ group: 'crds', name, status: 'fail', detail: 'not Established' });
     else if (missing.length > 0) add({ group: 'crds', name, status: 'fail', detail: `does not serve ${missing.join(', ')}` });

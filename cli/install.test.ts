@@ -101,9 +101,11 @@ describe('weft install rendering', () => {
     }
     const ids = objects.map((o) => `${o.kind}/${o.metadata.name}`);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(ids.slice(0, 3)).toEqual([
+    expect(ids.slice(0, 5)).toEqual([
       'CustomResourceDefinition/trafficsplits.split.smi-spec.io',
       'CustomResourceDefinition/httproutegroups.specs.smi-spec.io',
+      'CustomResourceDefinition/tcproutes.specs.smi-spec.io',
+      'CustomResourceDefinition/traffictargets.access.smi-spec.io',
       'Namespace/weft-system',
     ]);
     expect(ids.at(-1)).toBe('MutatingWebhookConfiguration/weft-injector');
@@ -217,15 +219,17 @@ describe('weft install rendering', () => {
     expect(injectorRules).toEqual([{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }]);
   });
 
-  it('the CRDs are structural, serve v1alpha1..v1alpha4, store exactly one (v1alpha4), with a TrafficSplit status subresource', () => {
+  it('the CRDs are structural, serve v1alpha1..v1alpha4 (TrafficTarget: ..v1alpha3), store exactly one (the newest), with TrafficSplit and TrafficTarget status subresources', () => {
     for (const crd of objects.filter((o) => o.kind === 'CustomResourceDefinition')) {
       expect(crd.apiVersion).toBe('apiextensions.k8s.io/v1');
       const spec = obj(crd['spec']);
       expect(obj(spec['conversion'])).toEqual({ strategy: 'None' });
       const versions = spec['versions'] as Obj[];
-      expect(versions.map((v) => v['name'])).toEqual([...SMI_VERSIONS]);
+      const access = spec['group'] === 'access.smi-spec.io';
+      const want = access ? SMI_VERSIONS.slice(0, 3) : [...SMI_VERSIONS];
+      expect(versions.map((v) => v['name'])).toEqual(want);
       expect(versions.every((v) => v['served'] === true)).toBe(true);
-      expect(versions.filter((v) => v['storage'] === true).map((v) => v['name'])).toEqual(['v1alpha4']);
+      expect(versions.filter((v) => v['storage'] === true).map((v) => v['name'])).toEqual([want.at(-1)]);
       for (const v of versions) {
         const schema = obj(obj(v['schema'])['openAPIV3Schema']);
         expect(schema['type']).toBe('object');
@@ -238,6 +242,8 @@ describe('weft install rendering', () => {
     }
     const ts = obj(find(objects, 'CustomResourceDefinition', 'trafficsplits.split.smi-spec.io')['spec']);
     for (const v of ts['versions'] as Obj[]) expect(v['subresources']).toEqual({ status: {} });
+    const tt = obj(find(objects, 'CustomResourceDefinition', 'traffictargets.access.smi-spec.io')['spec']);
+    for (const v of tt['versions'] as Obj[]) expect(v['subresources']).toEqual({ status: {} });
     const tsSchema = obj(obj((ts['versions'] as Obj[])[0]?.['schema'])['openAPIV3Schema']);
     expect(obj(obj(tsSchema['properties'])['spec'])['required']).toEqual(['service', 'backends']);
   });
@@ -400,7 +406,7 @@ describe('weft install flags', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as KubeObject);
-    expect(docs).toHaveLength(19);
+    expect(docs).toHaveLength(21);
     expect(r.stdout).toContain('image: weft:test');
   });
 });

@@ -15,9 +15,8 @@
 //   HTTPRouteGroup matches (path, methods, headers) or a TCPRoute rule on
 //   that port; for an opaque connection, a TCPRoute rule on that port only.
 // Plaintext never matches a rule (it has no identity).
-import type { IncomingHttpHeaders } from 'node:http';
 import type { AuthzRule, DefaultInboundPolicy, InboundPolicy } from '../../proto/mesh.ts';
-import { compileRoutes, matchRoute, type CompiledRoute } from './route-match.ts';
+import { compileRoutes, matchRoute, type CompiledRoute, type RequestHeaders } from './route-match.ts';
 
 export interface AuthzRequest {
   /** The verified client SPIFFE ID; '' for plaintext. */
@@ -25,7 +24,7 @@ export interface AuthzRequest {
   /** The app port the call is for. */
   readonly port: number;
   /** An HTTP request (absent: an opaque TCP connection). */
-  readonly http?: { readonly method: string; readonly path: string; readonly headers: IncomingHttpHeaders } | undefined;
+  readonly http?: { readonly method: string; readonly path: string; readonly headers: RequestHeaders } | undefined;
 }
 
 /** `by`: the TrafficTarget ("namespace/name") or the default policy ("default:all-authenticated") that decided. */

@@ -197,6 +197,8 @@ describeCluster('weft install and weft check (real kube-apiserver 1.20)', () => 
       'can reach the Kubernetes API',
       'CRD trafficsplits.split.smi-spec.io',
       'CRD httproutegroups.specs.smi-spec.io',
+      'CRD tcproutes.specs.smi-spec.io',
+      'CRD traffictargets.access.smi-spec.io',
       'weft-control-plane may do what it needs',
       'weft-injector may do what it needs',
       'Secret weft-identity holds a valid CA',

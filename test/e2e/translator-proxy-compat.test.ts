@@ -80,7 +80,7 @@ describe('translator output is what the proxy accepts', () => {
     // Backend services route to their own endpoints.
     expect(shares(rt, 'web-v1.demo')).toEqual({ 'web-v1.demo': 1 });
     expect(svc(rt, 'web-v1.demo').endpointsFor(80)?.keys).toEqual(['127.0.1.1:8080', '127.0.1.2:8080']);
-    expect(rt.inbound.policy).toEqual({ mode: 'PERMISSIVE', allowedIdentities: [], appPorts: [], identity: 'spiffe://cluster.local/ns/demo/sa/client' });
+    expect(rt.inbound.policy).toEqual({ mode: 'PERMISSIVE', allowedIdentities: [], appPorts: [], identity: 'spiffe://cluster.local/ns/demo/sa/client', defaultPolicy: 'ALL_UNAUTHENTICATED', targeted: false, authzRules: [] });
   });
 
   it('weights in v1alpha1 scale (9/1) split the same', () => {
@@ -218,6 +218,6 @@ describe('the bundled demo through the file source', () => {
       ['web-v2-2', 'spiffe://cluster.local/ns/demo/sa/web'],
     ]);
     const web = translate(latest!, { namespace: 'demo', podName: 'web-v1-1', serviceAccount: 'web' }, OPTS).config;
-    expect(web.inbound).toEqual({ mode: 'PERMISSIVE', allowedIdentities: [], appPorts: [8080], identity: 'spiffe://cluster.local/ns/demo/sa/web' });
+    expect(web.inbound).toEqual({ mode: 'PERMISSIVE', allowedIdentities: [], appPorts: [8080], identity: 'spiffe://cluster.local/ns/demo/sa/web', defaultPolicy: 'ALL_UNAUTHENTICATED', targeted: false, authzRules: [] });
   });
 });
