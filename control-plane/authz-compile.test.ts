@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { emptyClusterState, type ClusterState, type HTTPRouteGroup, type TCPRoute, type TrafficTarget } from './cluster-state.ts';
-import { authzFor } from './authz-compile.ts';
+import { authzFor, targetStatuses } from './authz-compile.ts';
 
 const TD = 'cluster.local';
 const id = (sa: string, ns = 'demo'): string => `spiffe://${TD}/ns/${ns}/sa/${sa}`;
@@ -127,5 +127,41 @@ describe('authzFor: TrafficTargets compiled per proxy', () => {
     expect(authzFor({ ...base, namespaces: [ns], pods: [pod] }, WEB, { trustDomain: TD }).defaultPolicy).toBe('ALL_AUTHENTICATED');
     expect(authzFor({ ...base, namespaces: [{ ...ns, annotations: ann('sometimes') }] }, WEB, { trustDomain: TD }).defaultPolicy).toBe('ALL_UNAUTHENTICATED');
     expect(authzFor({ ...base, namespaces: [{ ...ns, annotations: ann('Cluster-Authenticated') }] }, WEB, { trustDomain: TD }).defaultPolicy).toBe('CLUSTER_AUTHENTICATED');
+  });
+});
+
+describe('targetStatuses: TrafficTarget conditions', () => {
+  const pods = (...sas: string[]): ClusterState['pods'] => sas.map((sa, i) => ({ ...({} as ClusterState['pods'][number]), name: `p-${i}`, namespace: 'demo', serviceAccount: sa, annotations: {} }));
+  const cond = (s: ReturnType<typeof targetStatuses>[number], type: string) => s.conditions.find((c) => c.type === type);
+
+  it('accepted, resolved, service accounts found', () => {
+    const [s] = targetStatuses(state({ pods: pods('web', 'client'), trafficTargets: [tt('ok', [['client']], [{ kind: 'HTTPRouteGroup', name: 'api', matches: ['read'] }, { kind: 'TCPRoute', name: 'db' }])] }));
+    expect(s?.conditions.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Accepted', 'True', 'Accepted'],
+      ['ResolvedRefs', 'True', 'ResolvedRefs'],
+      ['ServiceAccountsFound', 'True', 'ServiceAccountsFound'],
+    ]);
+  });
+
+  it.each<[string, TrafficTarget['rules'], string]>([
+    ['a missing route group', [{ kind: 'HTTPRouteGroup', name: 'nope', matches: [] }], 'RouteGroupNotFound'],
+    ['a match the group lacks', [{ kind: 'HTTPRouteGroup', name: 'api', matches: ['delete'] }], 'MatchNotFound'],
+    ['a missing TCPRoute', [{ kind: 'TCPRoute', name: 'nope' }], 'TCPRouteNotFound'],
+  ])('%s: ResolvedRefs False with its reason', (_what, rules, reason) => {
+    const [s] = targetStatuses(state({ pods: pods('web', 'client'), trafficTargets: [tt('x', [['client']], rules)] }));
+    expect(cond(s!, 'ResolvedRefs')).toMatchObject({ status: 'False', reason });
+  });
+
+  it('an unknown ServiceAccount (no pod or Deployment runs as it): ServiceAccountsFound False naming it', () => {
+    const [s] = targetStatuses(state({ pods: pods('web'), trafficTargets: [tt('x', [['clent']], [{ kind: 'TCPRoute', name: 'db' }])] }));
+    expect(cond(s!, 'ServiceAccountsFound')).toMatchObject({ status: 'False', reason: 'ServiceAccountNotFound' });
+    expect(cond(s!, 'ServiceAccountsFound')?.message).toContain('demo/clent');
+  });
+
+  it('a target with problems: Accepted False, InvalidSpec', () => {
+    const [s] = targetStatuses(state({ trafficTargets: [tt('bad', [['client']], [], { problems: [{ reason: 'InvalidSpec', field: 'spec.rules', message: 'must be a non-empty list' }] })] }));
+    expect(s?.conditions).toHaveLength(1);
+    expect(cond(s!, 'Accepted')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+    expect(cond(s!, 'Accepted')?.message).toContain('spec.rules');
   });
 });

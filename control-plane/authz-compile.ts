@@ -107,3 +107,75 @@ export function authzFor(state: ClusterState, proxy: AuthzProxy, opts: AuthzOpti
     authzRules: targets.map((t) => compileTarget(state, t, opts.trustDomain)),
   };
 }
+
+/** A TrafficTarget status condition (written by the status writer, as TrafficSplit's). */
+export interface TargetCondition {
+  readonly type: 'Accepted' | 'ResolvedRefs' | 'ServiceAccountsFound';
+  readonly status: 'True' | 'False';
+  readonly reason: string;
+  readonly message: string;
+}
+
+export interface TargetStatus {
+  readonly namespace: string;
+  readonly name: string;
+  readonly conditions: readonly TargetCondition[];
+}
+
+/**
+ * The status of every TrafficTarget (pure):
+ * - Accepted: False/InvalidSpec when the object has problems (then it allows
+ *   nothing, but still names its destination);
+ * - ResolvedRefs: False when a rule names a missing or invalid HTTPRouteGroup
+ *   (RouteGroupNotFound, RouteGroupInvalid), a match the group lacks
+ *   (MatchNotFound), or a missing or invalid TCPRoute (TCPRouteNotFound,
+ *   TCPRouteInvalid): that rule allows nothing;
+ * - ServiceAccountsFound: False/ServiceAccountNotFound when no pod or
+ *   Deployment runs as the destination or a source ServiceAccount (a typo is
+ *   the usual cause; ServiceAccount objects themselves are not watched).
+ */
+export function targetStatuses(state: ClusterState): TargetStatus[] {
+  const runsAs = new Set<string>();
+  for (const p of state.pods) runsAs.add(`${p.namespace}/${p.serviceAccount || 'default'}`);
+  for (const w of state.workloads) runsAs.add(`${w.namespace}/${w.serviceAccount || 'default'}`);
+  return state.trafficTargets.map((t): TargetStatus => {
+    const conditions: TargetCondition[] = [];
+    if (t.problems.length > 0) {
+      const text = t.problems.map((p) => `${p.field}: ${p.message}`).join('; ');
+      conditions.push({ type: 'Accepted', status: 'False', reason: 'InvalidSpec', message: `${text}: it allows no one, and its destination admits only what other targets allow` });
+      return { namespace: t.namespace, name: t.name, conditions };
+    }
+    conditions.push({ type: 'Accepted', status: 'True', reason: 'Accepted', message: `destination ServiceAccount ${t.destination.serviceAccount}` });
+    const problems: Array<{ reason: string; text: string }> = [];
+    for (const r of t.rules) {
+      if (r.kind === 'HTTPRouteGroup') {
+        const group = state.httpRouteGroups.find((g) => g.namespace === t.namespace && g.name === r.name);
+        if (group === undefined) problems.push({ reason: 'RouteGroupNotFound', text: `HTTPRouteGroup ${r.name} not found in namespace ${t.namespace}` });
+        else if (group.problems.length > 0) problems.push({ reason: 'RouteGroupInvalid', text: `HTTPRouteGroup ${r.name} is invalid: ${group.problems.map((p) => `${p.field}: ${p.message}`).join('; ')}` });
+        else {
+          const lacking = r.matches.filter((m) => !group.matches.some((gm) => gm.name === m));
+          if (lacking.length > 0) problems.push({ reason: 'MatchNotFound', text: `HTTPRouteGroup ${r.name} has no match ${lacking.join(', ')}` });
+        }
+        continue;
+      }
+      const route = state.tcpRoutes.find((x) => x.namespace === t.namespace && x.name === r.name);
+      if (route === undefined) problems.push({ reason: 'TCPRouteNotFound', text: `TCPRoute ${r.name} not found in namespace ${t.namespace}` });
+      else if (route.problems.length > 0) problems.push({ reason: 'TCPRouteInvalid', text: `TCPRoute ${r.name} is invalid: ${route.problems.map((p) => `${p.field}: ${p.message}`).join('; ')}` });
+    }
+    const first = problems[0];
+    conditions.push(
+      first === undefined
+        ? { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: 'every rule resolved' }
+        : { type: 'ResolvedRefs', status: 'False', reason: first.reason, message: `${problems.map((p) => p.text).join('; ')} (that rule allows nothing)` },
+    );
+    const unknown = [{ namespace: t.namespace, serviceAccount: t.destination.serviceAccount }, ...t.sources]
+      .map((s) => `${s.namespace}/${s.serviceAccount}`)
+      .filter((k, i, all) => !runsAs.has(k) && all.indexOf(k) === i);
+    conditions.push(
+      unknown.length === 0
+        ? { type: 'ServiceAccountsFound', status: 'True', reason: 'ServiceAccountsFound', message: 'pods run as the destination and every source' }
+        : { type: 'ServiceAccountsFound', status: 'False', reason: 'ServiceAccountNotFound', message: `no pod or Deployment runs as ServiceAccount ${unknown.join(', ')}` },
+    );
+    return { namespace: t.namespace, name: t.name, conditions };
+  });
+}

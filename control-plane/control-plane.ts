@@ -3,6 +3,7 @@
 // over TLS on 8086 plus the admin listener on 9990. Watcher -> translator ->
 // stream: every source change re-renders the connected proxies' configs and
 // pushes those that changed.
+import { targetStatuses, type TargetStatus } from './authz-compile.ts';
 import net from 'node:net';
 import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -46,6 +47,8 @@ export interface ControlPlaneConfig {
   logger?: Logger;
   /** Told of each TrafficSplit's status after every change (the Kubernetes source writes them back). */
   onSplitStatus?: (status: SplitStatus[]) => void;
+  /** Told of each TrafficTarget's status after every change (the Kubernetes source writes them back). */
+  onTargetStatus?: (status: TargetStatus[]) => void;
   /** Told of source problems (malformed manifests, watch errors). */
   onSourceError?: (err: WeftError) => void;
   /** A connection to the gRPC port must complete its TLS handshake within this, ms (default 10 000). */
@@ -149,6 +152,7 @@ export async function start(cfg: ControlPlaneConfig): Promise<ControlPlane> {
     if (cfg.onSplitStatus !== undefined) {
       cfg.onSplitStatus(translateCluster(next, { trustDomain, trustBundlePem, version: '' }).splitStatus);
     }
+    cfg.onTargetStatus?.(targetStatuses(next));
   };
   await cfg.source.start(onChange);
 

@@ -56,6 +56,8 @@ export interface KubernetesSource extends ClusterSource {
   stats(): Partial<Record<Kind, { lists: number; errors: number }>>;
   /** A TrafficSplit as currently cached, with its path; undefined when unknown. */
   trafficSplit(namespace: string, name: string): ServedObject | undefined;
+  /** A TrafficTarget as currently cached, with its path; undefined when unknown. */
+  trafficTarget(namespace: string, name: string): ServedObject | undefined;
 }
 
 const PLURALS: Readonly<Record<Kind, string>> = {
@@ -297,6 +299,15 @@ export function createKubernetesSource(opts: KubernetesSourceOptions): Kubernete
     await Promise.all(all.map((s) => s.informer.stop()));
   }
 
+  /** An object of `kind` as cached, and its path. */
+  function served(kind: 'trafficSplits' | 'trafficTargets', namespace: string, name: string): ServedObject | undefined {
+    const slot = slots.get(kind);
+    if (slot === undefined) return undefined;
+    const object = slot.informer.get(name, namespace) as (KubernetesObject & Record<string, unknown>) | undefined;
+    if (object === undefined) return undefined;
+    return { object, path: `/apis/${slot.groupVersion}/namespaces/${encodeURIComponent(namespace)}/${PLURALS[kind]}/${encodeURIComponent(name)}` };
+  }
+
   return {
     async start(cb) {
       if (started) throw new WeftError('WEFT_ERR_SOURCE_UNAVAILABLE', 'Kubernetes source already started');
@@ -326,13 +337,7 @@ export function createKubernetesSource(opts: KubernetesSourceOptions): Kubernete
       for (const [kind, slot] of slots) out[kind] = slot.informer.stats();
       return out;
     },
-    trafficSplit(namespace, name) {
-      const slot = slots.get('trafficSplits');
-      if (slot === undefined) return undefined;
-      const object = slot.informer.get(name, namespace) as (KubernetesObject & Record<string, unknown>) | undefined;
-      if (object === undefined) return undefined;
-      const path = `/apis/${slot.groupVersion}/namespaces/${encodeURIComponent(namespace)}/${PLURALS.trafficSplits}/${encodeURIComponent(name)}`;
-      return { object, path };
-    },
+    trafficSplit: (namespace, name) => served('trafficSplits', namespace, name),
+    trafficTarget: (namespace, name) => served('trafficTargets', namespace, name),
   };
 }

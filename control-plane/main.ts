@@ -190,15 +190,23 @@ async function runKubernetes(): Promise<{ grpc: number; admin: number }> {
     onError: warn('cannot write TrafficSplit status'),
     onWritten: (w) => log.info('TrafficSplit status written', { split: `${w.namespace}/${w.name}`, events: w.events.map((e) => e.reason) }),
   });
+  const targetWriter = writerMod.createSplitStatusWriter({
+    client,
+    kind: 'TrafficTarget',
+    lookup: (ns, name) => kube.trafficTarget(ns, name),
+    onError: warn('cannot write TrafficTarget status'),
+    onWritten: (w) => log.info('TrafficTarget status written', { target: `${w.namespace}/${w.name}`, events: w.events.map((e) => e.reason) }),
+  });
   const cp = await start({
     ...common,
     source: publisherMod.withStateListener(kube, (s) => publisher.update(s)),
     validator: createTokenReviewValidator({ client, audience: values['token-audience'] }),
     ca,
     onSplitStatus: (s) => writer.update(s),
+    onTargetStatus: (s) => targetWriter.update(s),
   });
   // The source stops first, then what it feeds, then the connections.
-  closers.push(() => cp.close(), () => writer.close(), () => publisher.close(), () => client.close());
+  closers.push(() => cp.close(), () => writer.close(), () => targetWriter.close(), () => publisher.close(), () => client.close());
   log.info('watching Kubernetes', { server: client.server, versions: kube.versions() });
   return cp.ports;
 }

@@ -1,5 +1,7 @@
 // Writes each TrafficSplit's status (config-translator.ts's SplitStatus) back
-// to the cluster, and an Event for each problem as it appears:
+// to the cluster, and an Event for each problem as it appears; a second writer
+// (`kind: 'TrafficTarget'`) does the same for TrafficTargets
+// (authz-compile.ts's TargetStatus: conditions only):
 //
 //   status:
 //     observedGeneration: 3            (with a status subresource only)
@@ -24,7 +26,21 @@
 //   at a time; failures are retried with backoff (on the newest statuses).
 import { hostname } from 'node:os';
 import { WeftError } from '../proto/errors.ts';
-import type { SplitCondition, SplitStatus } from './config-translator.ts';
+/** A condition as the translators give it (SplitCondition, TargetCondition). */
+export interface ObjectCondition {
+  readonly type: string;
+  readonly status: 'True' | 'False';
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** The status of one object: conditions, and (TrafficSplit) its backends. */
+export interface ObjectStatus {
+  readonly namespace: string;
+  readonly name: string;
+  readonly conditions: readonly ObjectCondition[];
+  readonly backends?: ReadonlyArray<{ service: string; weight: number; routed: boolean; reason: string }>;
+}
 import { kubeApiError, type KubeClient } from './kube-client.ts';
 import { backoffDelay } from './kube-informers.ts';
 import type { ServedObject } from './kubernetes-source.ts';
@@ -42,7 +58,7 @@ export interface StatusCondition {
 export interface WrittenSplitStatus {
   observedGeneration?: number;
   conditions: StatusCondition[];
-  backends: Array<{ service: string; weight: number; routed: boolean; reason: string }>;
+  backends?: Array<{ service: string; weight: number; routed: boolean; reason: string }>;
 }
 
 export interface SplitEvent {
@@ -62,7 +78,7 @@ function currentConditions(currentStatus: unknown): StatusCondition[] {
  * Pure: the status to write for `s`, given the object's current status (to
  * keep lastTransitionTime) and generation (undefined: leave out observedGeneration).
  */
-export function wantedStatus(s: SplitStatus, currentStatus: unknown, generation: number | undefined, now: string): WrittenSplitStatus {
+export function wantedStatus(s: ObjectStatus, currentStatus: unknown, generation: number | undefined, now: string): WrittenSplitStatus {
   const before = currentConditions(currentStatus);
   const conditions = s.conditions.map((c): StatusCondition => {
     const prev = before.find((p) => p.type === c.type);
@@ -77,7 +93,7 @@ export function wantedStatus(s: SplitStatus, currentStatus: unknown, generation:
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     conditions,
-    backends: s.backends.map((b) => ({ service: b.service, weight: b.weight, routed: b.routed, reason: b.reason })),
+    ...(s.backends !== undefined ? { backends: s.backends.map((b) => ({ service: b.service, weight: b.weight, routed: b.routed, reason: b.reason })) } : {}),
   };
 }
 
@@ -89,7 +105,7 @@ export function statusKey(status: unknown): string {
 }
 
 /** Pure: the Events for conditions that are False now and were not (with the same reason and message) before. */
-export function newProblemEvents(conditions: readonly SplitCondition[], currentStatus: unknown): SplitEvent[] {
+export function newProblemEvents(conditions: readonly ObjectCondition[], currentStatus: unknown): SplitEvent[] {
   const before = currentConditions(currentStatus);
   const out: SplitEvent[] = [];
   for (const c of conditions) {
@@ -103,7 +119,9 @@ export function newProblemEvents(conditions: readonly SplitCondition[], currentS
 
 export interface SplitStatusWriterOptions {
   client: KubeClient;
-  /** The TrafficSplit as cached by the source, and its path (KubernetesSource.trafficSplit). */
+  /** Whose statuses (default TrafficSplit): the involved object's kind of its Events, and error messages. */
+  kind?: 'TrafficSplit' | 'TrafficTarget';
+  /** The object as cached by the source, and its path (KubernetesSource.trafficSplit / trafficTarget). */
   lookup: (namespace: string, name: string) => ServedObject | undefined;
   onError?: (err: WeftError) => void;
   /** Told of each status written (for logs and tests). */
@@ -117,8 +135,8 @@ export interface SplitStatusWriterOptions {
 }
 
 export interface SplitStatusWriter {
-  /** The newest statuses of every split (ControlPlaneConfig.onSplitStatus). */
-  update(statuses: readonly SplitStatus[]): void;
+  /** The newest statuses of every object (ControlPlaneConfig.onSplitStatus / onTargetStatus). */
+  update(statuses: readonly ObjectStatus[]): void;
   /** Resolves when no pass is running or due (retries included). */
   idle(): Promise<void>;
   close(): Promise<void>;
@@ -140,11 +158,12 @@ function metaOf(o: ServedObject['object']): { uid: string; resourceVersion: stri
 
 export function createSplitStatusWriter(o: SplitStatusWriterOptions): SplitStatusWriter {
   const now = o.now ?? (() => new Date());
+  const kind = o.kind ?? 'TrafficSplit';
   const instance = o.instance ?? hostname();
   const written = new Map<string, Written>(); // by uid
   /** Collection paths whose objects have no status subresource. */
   const noSubresource = new Set<string>();
-  let latest: readonly SplitStatus[] | undefined;
+  let latest: readonly ObjectStatus[] | undefined;
   let running: Promise<void> | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let retryResolve: (() => void) | undefined;
@@ -154,7 +173,7 @@ export function createSplitStatusWriter(o: SplitStatusWriterOptions): SplitStatu
 
   const report = (err: unknown): void => {
     if (closed) return;
-    o.onError?.(err instanceof WeftError ? err : new WeftError('WEFT_ERR_KUBE_API', `writing TrafficSplit status: ${String(err)}`, { cause: err }));
+    o.onError?.(err instanceof WeftError ? err : new WeftError('WEFT_ERR_KUBE_API', `writing ${kind} status: ${String(err)}`, { cause: err }));
   };
 
   async function writeEvent(ns: string, name: string, served: ServedObject, e: SplitEvent, at: string): Promise<void> {
@@ -165,7 +184,7 @@ export function createSplitStatusWriter(o: SplitStatusWriterOptions): SplitStatu
       metadata: { name: `${name}.${Date.now().toString(16)}${(eventSeq++).toString(16).padStart(4, '0')}`, namespace: ns },
       involvedObject: {
         apiVersion: served.object.apiVersion,
-        kind: 'TrafficSplit',
+        kind,
         name,
         namespace: ns,
         uid: m.uid,
@@ -182,10 +201,10 @@ export function createSplitStatusWriter(o: SplitStatusWriterOptions): SplitStatu
       count: 1,
     };
     const res = await o.client.request('POST', `/api/v1/namespaces/${encodeURIComponent(ns)}/events`, body);
-    if (res.status !== 201) throw kubeApiError(`creating Event ${e.reason} for TrafficSplit ${ns}/${name}`, res);
+    if (res.status !== 201) throw kubeApiError(`creating Event ${e.reason} for ${kind} ${ns}/${name}`, res);
   }
 
-  async function writeOne(s: SplitStatus): Promise<void> {
+  async function writeOne(s: ObjectStatus): Promise<void> {
     const served = o.lookup(s.namespace, s.name);
     if (served === undefined) return; // deleted meanwhile
     const m = metaOf(served.object);
@@ -214,7 +233,7 @@ export function createSplitStatusWriter(o: SplitStatusWriterOptions): SplitStatu
       if (res.status === 200) noSubresource.add(collection);
     }
     if (res.status === 404) return;
-    if (res.status !== 200) throw kubeApiError(`writing the status of TrafficSplit ${s.namespace}/${s.name}`, res);
+    if (res.status !== 200) throw kubeApiError(`writing the status of ${kind} ${s.namespace}/${s.name}`, res);
     const after = ((res.body as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion) ?? '';
     written.set(m.uid, { key: statusKey(sent), status: sent, before: m.resourceVersion, after });
     for (const e of events) await writeEvent(s.namespace, s.name, served, e, at);

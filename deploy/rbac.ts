@@ -34,6 +34,7 @@ export const CONTROL_PLANE_CLUSTER_RULES: readonly PolicyRule[] = [
   { apiGroups: ['apps'], resources: ['deployments'], verbs: READ },
   { apiGroups: ['split.smi-spec.io'], resources: ['trafficsplits'], verbs: READ },
   { apiGroups: ['split.smi-spec.io'], resources: ['trafficsplits/status'], verbs: ['update', 'patch'] },
+  { apiGroups: ['access.smi-spec.io'], resources: ['traffictargets/status'], verbs: ['update', 'patch'] },
   { apiGroups: ['specs.smi-spec.io'], resources: ['httproutegroups', 'tcproutes'], verbs: READ },
   { apiGroups: ['access.smi-spec.io'], resources: ['traffictargets'], verbs: READ },
   // Events on TrafficSplits (core and events.k8s.io: clients use either).

@@ -186,6 +186,45 @@ describeCluster('access control: TrafficTargets on the apiserver, enforced by a 
     expect(await opaque(OTHER_ID, DB_PORT)).toBe('open');
   });
 
+  it('TrafficTarget status: conditions (accepted; a missing route group; an unknown ServiceAccount) and Warning Events', async () => {
+    type Cond = { type: string; status: string; reason: string; message: string };
+    const statusOf = async (name: string): Promise<Cond[]> =>
+      ((await cluster.api<{ status?: { conditions?: Cond[] } }>('GET', `/apis/access.smi-spec.io/v1alpha3/namespaces/${NS}/traffictargets/${name}`)).body.status?.conditions ?? []);
+    await within(5_000, async () => (await statusOf('web-access')).some((c) => c.type === 'ResolvedRefs' && c.status === 'True'), 'web-access resolved');
+    // Only web-1 runs in the cluster: no pod runs as its source, `other` (the test's client proxies run outside).
+    const web = await statusOf('web-access');
+    expect(web.map((c) => [c.type, c.status])).toEqual([
+      ['Accepted', 'True'],
+      ['ResolvedRefs', 'True'],
+      ['ServiceAccountsFound', 'False'],
+    ]);
+    expect(web[2]?.message).toContain(`${NS}/other`);
+    expect(web[2]?.message).not.toContain(`${NS}/web`);
+    await apply(cluster, [
+      {
+        apiVersion: 'access.smi-spec.io/v1alpha3',
+        kind: 'TrafficTarget',
+        metadata: { name: 'typos', namespace: NS },
+        spec: {
+          destination: { kind: 'ServiceAccount', name: 'web', namespace: NS },
+          sources: [{ kind: 'ServiceAccount', name: 'clent', namespace: NS }],
+          rules: [{ kind: 'HTTPRouteGroup', name: 'no-such-group' }],
+        },
+      },
+    ]);
+    await within(5_000, async () => (await statusOf('typos')).length === 3, 'typos has its conditions');
+    const conds = await statusOf('typos');
+    expect(conds.find((c) => c.type === 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'RouteGroupNotFound' });
+    expect(conds.find((c) => c.type === 'ServiceAccountsFound')).toMatchObject({ status: 'False', reason: 'ServiceAccountNotFound' });
+    expect(conds.find((c) => c.type === 'ServiceAccountsFound')?.message).toContain(`${NS}/clent`);
+    await within(5_000, async () => {
+      const events = (await cluster.api<{ items: Array<{ reason: string; involvedObject: { kind: string; name: string } }> }>('GET', `/api/v1/namespaces/${NS}/events?fieldSelector=${encodeURIComponent('involvedObject.name=typos')}`)).body.items;
+      const reasons = events.filter((e) => e.involvedObject.kind === 'TrafficTarget').map((e) => e.reason);
+      return reasons.includes('RouteGroupNotFound') && reasons.includes('ServiceAccountNotFound');
+    }, 'Warning Events for typos');
+    await cluster.kubectl(['delete', 'traffictarget.access.smi-spec.io', 'typos', '-n', NS]);
+  });
+
   it('deleting it goes back to the namespace default (deny) within 1 s', async () => {
     await cluster.kubectl(['delete', 'traffictarget.access.smi-spec.io', 'web-access', '-n', NS]);
     await within(1_000, async () => (await get(other, '/api/x')) === '403 WEFT_ERR_FORBIDDEN', 'back to deny');

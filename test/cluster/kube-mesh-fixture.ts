@@ -70,6 +70,8 @@ export interface KubeControlPlane {
   cp: ControlPlane;
   source: KubernetesSource;
   writer: SplitStatusWriter;
+  /** TrafficTarget statuses. */
+  targetWriter: SplitStatusWriter;
   client: KubeClient;
   ca: LoadedCa;
   /** Source and writer errors so far. */
@@ -102,6 +104,14 @@ export async function startKubeControlPlane(cluster: Cluster, o: KubeControlPlan
     retryInitialMs: 200,
     retryMaxMs: 2000,
   });
+  const targetWriter = createSplitStatusWriter({
+    client,
+    kind: 'TrafficTarget',
+    lookup: (ns, name) => source.trafficTarget(ns, name),
+    onError: (e) => errors.push(e),
+    retryInitialMs: 200,
+    retryMaxMs: 2000,
+  });
   const cp = await start({
     source,
     ca: { provided: ca.material },
@@ -110,17 +120,20 @@ export async function startKubeControlPlane(cluster: Cluster, o: KubeControlPlan
     admin: { host: '127.0.0.1', port: 0 },
     logger: quiet,
     onSplitStatus: (s) => writer.update(s),
+    onTargetStatus: (s) => targetWriter.update(s),
   });
   return {
     cp,
     source,
     writer,
+    targetWriter,
     client,
     ca,
     errors,
     async close() {
       await cp.close();
       await writer.close();
+      await targetWriter.close();
       client.close();
     },
   };
