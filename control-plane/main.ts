@@ -92,7 +92,7 @@ async function runLocal(sourceDir: string): Promise<{ grpc: number; admin: numbe
     process.exit(2);
   }
   const statusFile = values['status-file'];
-  let status: { splits: unknown[]; problems: Array<{ code: string; message: string }> } = { splits: [], problems: [] };
+  let status: { splits: unknown[]; targets: unknown[]; problems: Array<{ code: string; message: string }> } = { splits: [], targets: [], problems: [] };
   const writeStatus = (): void => {
     if (statusFile === undefined) return;
     try {
@@ -124,8 +124,12 @@ async function runLocal(sourceDir: string): Promise<{ grpc: number; admin: numbe
     ...common,
     source,
     // A new good state: the split conditions now; earlier refusals are settled (or will be reported again).
+    // The TrafficTarget conditions follow at once (same state).
     onSplitStatus: (splits) => {
-      status = { splits, problems: [] };
+      status = { ...status, splits, problems: [] };
+    },
+    onTargetStatus: (targets) => {
+      status = { ...status, targets };
       writeStatus();
     },
     validator: createTokenFileValidator(tokensFile),
