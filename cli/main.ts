@@ -3,6 +3,7 @@
 // lives in its own file.
 //   weft up [dir]   the local mesh (default: the bundled demo) with a live stat table
 //   weft stat       one stat table from a running local mesh
+//   weft authz      who may call each workload of a running local mesh, and the refusals
 //   weft inject     the injector's patch applied to YAML files (cli/inject.ts)
 //   weft install    the cluster installation as YAML (cli/install.ts)
 //   weft check      verifies a cluster installation (cli/check.ts)
@@ -11,7 +12,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { up, DEMO_DIR } from './up.ts';
-import { runningPods, scrapeProxies } from './stat-scrape.ts';
+import { runningPods, scrapeAuthz, scrapeProxies } from './stat-scrape.ts';
+import { authzRows, formatAuthzTable } from './authz-table.ts';
 import { formatStatTable, statRows } from './stat-table.ts';
 import type { Sample } from './prometheus-text.ts';
 import { parseStatus, statusLines } from './mesh-status.ts';
@@ -29,9 +31,14 @@ const STAT_USAGE = `usage: weft stat [--state-dir DIR] [--interval-ms 1000]
   One stat table of a running local mesh: the last one \`weft up\` started, or the one in --state-dir.
   --interval-ms N        the window the rates are measured over (default 1000)
 `;
+const AUTHZ_USAGE = `usage: weft authz [--state-dir DIR]
+  Who may call each workload of a running local mesh (its TrafficTargets, or its default
+  policy) and the calls its proxies refused, by client identity, since they started.
+`;
 const USAGE = `usage:
   weft up [dir] [--state-dir DIR] [--address-base 127.0] [--leaf-lifetime-ms N] [--log-level warn] [--no-stat]   (weft up --help)
   weft stat [--state-dir DIR] [--interval-ms 1000]   (weft stat --help)
+  weft authz [--state-dir DIR]   (weft authz --help)
   weft inject FILE|- [--proxy-image IMAGE] [--proxy-version V] [--install-dir DIR] [--trust-domain D] [--mesh-namespace NS] [--quiet]   (weft inject --help)
   weft install [--image IMAGE] [--trust-domain cluster.local] [--identity-*-pem FILE ...]   (weft install --help)
   weft check [--kubeconfig FILE] [--context NAME] [--wait SECONDS]   (weft check --help)
@@ -180,7 +187,8 @@ async function runMesh(mesh: Awaited<ReturnType<typeof up>>, out: NodeJS.WriteSt
   }, interval);
 }
 
-async function cmdStat(): Promise<void> {
+/** The state folder of the mesh to look at: --state-dir, else the last one `weft up` started. Fails with one line when there is none. */
+function meshStateDir(cmd: string): string {
   let last: string | undefined;
   try {
     last = readFileSync(LAST_MESH, 'utf8').trim() || undefined;
@@ -188,7 +196,20 @@ async function cmdStat(): Promise<void> {
     // no mesh started yet
   }
   const stateDir = resolve(values['state-dir'] ?? last ?? join(DEMO_DIR, '.weft'));
-  if (!existsSync(join(stateDir, 'pods.json'))) fail('stat', new Error(`no local mesh in ${stateDir} (start one with \`weft up\`)`));
+  if (!existsSync(join(stateDir, 'pods.json'))) fail(cmd, new Error(`no local mesh in ${stateDir} (start one with \`weft up\`)`));
+  return stateDir;
+}
+
+async function cmdAuthz(): Promise<void> {
+  const stateDir = meshStateDir('authz');
+  const pods = runningPods(stateDir);
+  const { inbound, samples } = await scrapeAuthz(pods);
+  if (inbound.size === 0) fail('authz', new Error(`the mesh in ${stateDir} is not running: no proxy answers (start it with \`weft up\`)`));
+  process.stdout.write(`${formatAuthzTable(authzRows(pods, inbound, samples))}\n`);
+}
+
+async function cmdStat(): Promise<void> {
+  const stateDir = meshStateDir('stat');
   const pods = runningPods(stateDir);
   const interval = Number(values['interval-ms']);
   const a = await scrapeProxies(pods);
@@ -202,6 +223,8 @@ if (values.help && command === 'up') {
   process.stdout.write(UP_USAGE);
 } else if (values.help && command === 'stat') {
   process.stdout.write(STAT_USAGE);
+} else if (values.help && command === 'authz') {
+  process.stdout.write(AUTHZ_USAGE);
 } else if (values.help || command === undefined) {
   process.stdout.write(USAGE);
   process.exit(command === undefined && !values.help ? 2 : 0);
@@ -209,6 +232,8 @@ if (values.help && command === 'up') {
   await cmdUp();
 } else if (command === 'stat') {
   await cmdStat();
+} else if (command === 'authz') {
+  await cmdAuthz();
 } else {
   process.stderr.write(`weft: unknown command ${JSON.stringify(command)}\n${USAGE}`);
   process.exit(2);

@@ -5,6 +5,8 @@
 // client identity; removing the TrafficTarget opens web again (its default
 // policy) within seconds.
 import http from 'node:http';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +16,7 @@ import { metricValue } from '../harness/mesh-fixture.ts';
 import { codeOfResponse } from '../harness/error-code.ts';
 import { waitFor } from '../harness/traffic-probe.ts';
 
+const ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const NS = `apiVersion: v1
 kind: Namespace
 metadata: { name: demo, annotations: { weft.dev/inject: enabled } }
@@ -102,12 +105,29 @@ describe('access control in the local mesh (TrafficTarget)', () => {
     expect(metricValue(m, 'inbound_http_authz_allow_total', { client_id: CLIENT_ID, authz: 'demo/web-access' })).toBe(1);
   });
 
+  it('`weft authz` shows who may call web (its TrafficTarget) and the refused calls by identity; the other workloads their default policy', async () => {
+    const { stdout, stderr, code } = await runCli(['authz', '--state-dir', mesh.stateDir]);
+    expect(code, stderr).toBe(0);
+    const web = stdout.split('\n').find((l) => l.startsWith('demo/web '));
+    expect(web).toMatch(/^demo\/web\s+TrafficTargets\s+demo\/client: GET \/api\/\* \(demo\/web-access\)\s+demo\/client 2, demo\/other 1$/);
+    expect(stdout).toMatch(/^demo\/client\s+default: all-unauthenticated\s+everyone\s+-$/m);
+  });
+
   it('removing the TrafficTarget opens web to every identity again (its default policy) within seconds', async () => {
     unlinkSync(join(dir, 'access.yaml'));
     await waitFor(async () => (await call('other', '/api/x')).status === 200, 10_000, 200);
     expect((await call('client', '/admin')).status).toBe(200);
   });
 });
+
+/** `node cli/main.ts ...`: its stdout and exit code. */
+function runCli(args: string[]): Promise<{ stdout: string; stderr: string; code: number | null }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(ROOT, 'cli', 'main.ts'), ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ stdout, stderr, code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1 });
+    });
+  });
+}
 
 /** One request through the proxy on `ip`:4140 (explicit mode, absolute-form target). */
 function viaProxyAt(ip: string, url: string, method: string): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
