@@ -17,10 +17,9 @@ import { startCluster, type Cluster } from './harness.ts';
 import { installSmiCrds } from './smi-crds.ts';
 import { apply, createRunningPod, ensureServiceAccount, service, startKubeControlPlane, subscribeConfig, type ConfigWatch, type KubeControlPlane } from './kube-mesh-fixture.ts';
 import type { Proxy } from '../../proxy/proxy.ts';
-import { encodeTransportHeader, OPAQUE_ALPN } from '../../proxy/tcp/transport-header.ts';
 import { Closer, id, meshedEndpoint, pki, startClientProxy, startProxy, viaProxy } from '../harness/mesh-fixture.ts';
 import { codeOfResponse } from '../harness/error-code.ts';
-const tls = process.getBuiltinModule('node:tls');
+import { opaquePing } from '../harness/opaque-peer.ts';
 
 const NS = 'authz-demo';
 const WEB_ID = id(NS, 'web');
@@ -132,19 +131,7 @@ describeCluster('access control: TrafficTargets on the apiserver, enforced by a 
     return r.status === 200 ? '200' : `${r.status} ${codeOfResponse(r) ?? ''}`;
   };
   const probe = async (): Promise<number> => (await fetch(`http://127.0.0.1:${web.ports.admin}/app-health/app/readyz`)).status;
-  const opaque = (spiffeId: string, port: number): Promise<string> =>
-    new Promise((resolve) => {
-      const leaf = pki().issueLeaf({ spiffeId });
-      const s = tls.connect({ host: '127.0.0.1', port: web.ports.inbound, cert: leaf.chainPem.join(''), key: leaf.keyPem, ca: pki().trustBundlePem, ALPNProtocols: [OPAQUE_ALPN], rejectUnauthorized: false });
-      let got = '';
-      s.on('secureConnect', () => s.write(Buffer.concat([encodeTransportHeader(port), Buffer.from('ping')])));
-      s.on('data', (d: Buffer) => {
-        got += d.toString();
-        if (got === 'ping') s.end();
-      });
-      s.on('error', () => {});
-      s.on('close', () => resolve(got === 'ping' ? 'open' : 'closed'));
-    });
+  const opaque = (spiffeId: string, port: number): Promise<string> => opaquePing(web.ports.inbound, spiffeId, port);
   /** Polls until `check` holds; fails after `ms` from now (the acceptance's bound). */
   async function within(ms: number, check: () => Promise<boolean>, what: string): Promise<void> {
     const deadline = performance.now() + ms;

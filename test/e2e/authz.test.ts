@@ -9,11 +9,10 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Proxy } from '../../proxy/proxy.ts';
-import { encodeTransportHeader, OPAQUE_ALPN } from '../../proxy/tcp/transport-header.ts';
 import { Closer, id, meshedEndpoint, metricValue, pki, scrape, startApp, startClientProxy, startProxy, viaProxy, type TestApp } from '../harness/mesh-fixture.ts';
 import { echoClient, grpc, say, startEchoServer, type EchoServer } from '../harness/grpc-echo.ts';
 import { codeOfResponse } from '../harness/error-code.ts';
-const tls = process.getBuiltinModule('node:tls');
+import { opaquePing } from '../harness/opaque-peer.ts';
 
 const CLIENT_ID = id('demo', 'client');
 const OTHER_ID = id('demo', 'other');
@@ -108,34 +107,11 @@ describe('TrafficTarget rules enforced by the server proxy', () => {
   });
 
   it('opaque TCP: the TCPRoute port admits client, not another identity (the connection is closed), each counted', async () => {
-    const open = (spiffeId: string, port: number): Promise<string> =>
-      new Promise((resolve) => {
-        const leaf = pki().issueLeaf({ spiffeId });
-        const s = tls.connect({
-          host: '127.0.0.1',
-          port: server.ports.inbound,
-          cert: leaf.chainPem.join(''),
-          key: leaf.keyPem,
-          ca: pki().trustBundlePem,
-          ALPNProtocols: [OPAQUE_ALPN],
-          rejectUnauthorized: false,
-        });
-        let got = '';
-        s.on('secureConnect', () => {
-          s.write(encodeTransportHeader(port));
-          s.write('ping');
-        });
-        s.on('data', (d: Buffer) => {
-          got += d.toString();
-          if (got === 'ping') s.end();
-        });
-        s.on('error', () => {});
-        s.on('close', () => resolve(got));
-      });
-    expect(await open(CLIENT_ID, tcpPort)).toBe('ping');
-    expect(await open(OTHER_ID, tcpPort)).toBe('');
+    const open = (spiffeId: string, port: number): Promise<string> => opaquePing(server.ports.inbound, spiffeId, port);
+    expect(await open(CLIENT_ID, tcpPort)).toBe('open');
+    expect(await open(OTHER_ID, tcpPort)).toBe('closed');
     // The HTTP app's port has no TCP rule: refused even for client.
-    expect(await open(CLIENT_ID, web.port)).toBe('');
+    expect(await open(CLIENT_ID, web.port)).toBe('closed');
     const m = await scrape(server.ports.admin);
     expect(metricValue(m, 'inbound_tcp_authz_allow_total', { target_port: String(tcpPort), authz: 'demo/db', client_id: CLIENT_ID })).toBe(1);
     expect(metricValue(m, 'inbound_tcp_authz_deny_total', { target_port: String(tcpPort), client_id: OTHER_ID })).toBe(1);
