@@ -321,6 +321,8 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     warnH2(`${direction}:${code}`, 'HTTP/2 connection closed on error', { direction, code, reason: err.message });
   };
   const rejectWith = (err: WeftError): Handler => () => Promise.reject(err);
+  const warnH2Exchange = rateLimited((msg, fields) => log.warn(msg, fields));
+  const h2Failed = (err: unknown): void => warnH2Exchange('h2-exchange', 'HTTP/2 exchange failed', { reason: err instanceof Error ? err.message : String(err) });
   /** The HTTP/2 server of one direction: each stream an exchange through `handler`; inbound ones learn their client from the connection. */
   const h2Server = (direction: 'inbound' | 'outbound', handler: Handler): ReturnType<typeof createH2Server> =>
     createH2Server(
@@ -339,7 +341,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
           if (!ex.tls) ex.appPort = dialledPortOf(socket);
           ex.authority = inboundAuthority(ex.req.headers.host);
         }
-        track(respondH2(ex, invalid === undefined ? handler : rejectWith(invalid), metrics));
+        track(respondH2(ex, invalid === undefined ? handler : rejectWith(invalid), metrics, h2Failed));
       },
       h2SessionError(direction),
     );

@@ -95,6 +95,8 @@ export function h2Forward(sessions: H2SessionPool, pool: UpstreamPool, appAddres
         resolve(new H2Response(stream, h, flags));
       });
       stream.once('error', (err: Error) => fail(streamError(entry, err, 'HTTP/2 stream failed')));
+      // Later errors (a reset after the response began) end the body, which h2-respond.ts handles.
+      stream.on('error', () => {});
       stream.once('close', () => {
         if (settled) return;
         const code = stream.rstCode ?? 0;

@@ -20,7 +20,20 @@ function outboundTls(ex: Exchange): void {
   if (ex.direction === 'outbound') ex.tls = ex.endpoint !== undefined && ex.endpoint.agentKey !== '';
 }
 
-export async function respondH2(ex: Exchange, handler: Handler, metrics: ProxyMetrics): Promise<void> {
+/**
+ * Never rejects: a caller's stream that closed between two steps (respond,
+ * trailers) ends the exchange quietly, and `onError` hears of anything else.
+ */
+export async function respondH2(ex: Exchange, handler: Handler, metrics: ProxyMetrics, onError: (err: unknown) => void = () => {}): Promise<void> {
+  try {
+    await exchangeH2(ex, handler, metrics);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_HTTP2_INVALID_STREAM') return;
+    onError(err);
+  }
+}
+
+async function exchangeH2(ex: Exchange, handler: Handler, metrics: ProxyMetrics): Promise<void> {
   const call = ex.h2;
   if (call === undefined) return;
   const caller = call.stream;
@@ -67,7 +80,11 @@ export async function respondH2(ex: Exchange, handler: Handler, metrics: ProxyMe
   caller.respond(headers, { waitForTrailers: true });
   caller.once('wantTrailers', () => {
     const t = up.trailers;
-    caller.sendTrailers(t !== undefined ? (responseHeaders(t) as H2OutHeaders) : {});
+    try {
+      caller.sendTrailers(t !== undefined ? (responseHeaders(t) as H2OutHeaders) : {});
+    } catch {
+      // The stream closed meanwhile: nothing left to send them on.
+    }
   });
   await up.pipeTo(caller);
   if (up.aborted && !caller.destroyed) {

@@ -91,7 +91,13 @@ export function createH2Server(
     // stream.
     setImmediate(() => {
       if (stream.destroyed || stream.closed) return;
-      onStream(stream, headers, socket);
+      try {
+        onStream(stream, headers, socket);
+      } catch (err) {
+        // A stream that closed under us: reset it, and count the failure.
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        onSessionError(err as Error & { code?: string });
+      }
     });
   });
   return {

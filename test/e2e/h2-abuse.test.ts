@@ -37,7 +37,16 @@ function goodTraffic(port: number): { stop(): Promise<{ ok: number; failed: stri
       });
     });
   const worker = async (): Promise<void> => {
-    while (running) await one();
+    while (running) {
+      // A dead session fails every request at once: record it and stop, never spin.
+      if (session.closed || session.destroyed) {
+        failed.push('the good client\'s connection was closed');
+        return;
+      }
+      await one().catch((err: unknown) => failed.push(String(err)));
+      // Yield to timers and I/O between requests.
+      await new Promise((r) => setImmediate(r));
+    }
   };
   const workers = Promise.all([worker(), worker(), worker(), worker()]);
   return {

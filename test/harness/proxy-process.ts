@@ -29,8 +29,13 @@ export async function startProxyProcess(config: object, extraArgs: string[] = []
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let err = '';
+  let closing = false;
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (c: string) => (err += c));
+  // A proxy that dies under a test says why, in the test's output.
+  child.once('exit', (code, signal) => {
+    if (!closing) process.stderr.write(`proxy process exited unexpectedly (${code ?? signal}):\n${err.slice(-4000)}\n`);
+  });
   const first = await new Promise<string>((resolveLine, reject) => {
     let out = '';
     child.stdout?.setEncoding('utf8');
@@ -51,6 +56,7 @@ export async function startProxyProcess(config: object, extraArgs: string[] = []
       return Number(m?.[1] ?? 0) * 1024;
     },
     close: async () => {
+      closing = true;
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGKILL');
