@@ -89,6 +89,13 @@ export interface Exchange {
   body?: Buffer;
   /** Balancer keys of the endpoints this request already failed on: a retry avoids them. */
   failed?: Set<string>;
+  /**
+   * HTTP/2: how long this attempt waited for its session's connection (and
+   * TLS handshake) to come up, ms. The balancer leaves it out of the latency
+   * it learns: a multiplexed connection is made once per peer, and its
+   * handshake says nothing about how fast the endpoint answers.
+   */
+  connectWaitMs?: number;
 }
 
 /** A stage's downstream: resolves with the upstream response, headers received, body unread. */

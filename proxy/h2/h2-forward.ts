@@ -60,6 +60,9 @@ export function h2Forward(sessions: H2SessionPool, pool: UpstreamPool, appAddres
       );
     }
     const caller = call.stream;
+    ex.connectWaitMs = undefined;
+    // A stream that had to wait for its session's connection: how long is known once it is up.
+    const asked = entry.connected ? undefined : performance.now();
     return new Promise<UpstreamResponse>((resolve, reject) => {
       let settled = false;
       const cleanup = (): void => {
@@ -92,6 +95,7 @@ export function h2Forward(sessions: H2SessionPool, pool: UpstreamPool, appAddres
       stream.once('response', (h: H2Headers, flags: number) => {
         if (settled) return;
         cleanup();
+        if (asked !== undefined && entry.connectedAt > 0) ex.connectWaitMs = Math.max(0, entry.connectedAt - asked);
         resolve(new H2Response(stream, h, flags));
       });
       stream.once('error', (err: Error) => fail(streamError(entry, err, 'HTTP/2 stream failed')));

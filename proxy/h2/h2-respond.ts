@@ -5,7 +5,7 @@
 // gRPC caller). Records the metrics once the response has ended, with the
 // gRPC status from the trailers (or the trailers-only headers).
 import { performance } from 'node:perf_hooks';
-import type { OutgoingHttpHeaders as H2OutHeaders } from 'node:http2';
+import type { OutgoingHttpHeaders as H2OutHeaders, ServerHttp2Stream } from 'node:http2';
 import { errorReply, grpcStatusFor, h2ErrorHeaders } from '../error-response.ts';
 import { responseHeaders } from '../http1/forward-headers.ts';
 import { targetOf } from '../respond.ts';
@@ -15,6 +15,11 @@ import { H2Response } from './h2-response.ts';
 import { grpcStatusOf } from './grpc-status.ts';
 // Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
 const { constants } = process.getBuiltinModule('node:http2');
+
+/** The caller's stream can take nothing more (reset, or closed and about to be destroyed). */
+function gone(caller: ServerHttp2Stream): boolean {
+  return caller.destroyed || caller.closed;
+}
 
 function outboundTls(ex: Exchange): void {
   if (ex.direction === 'outbound') ex.tls = ex.endpoint !== undefined && ex.endpoint.agentKey !== '';
@@ -45,14 +50,14 @@ async function exchangeH2(ex: Exchange, handler: Handler, metrics: ProxyMetrics)
   } catch (err) {
     outboundTls(ex);
     const reply = errorReply(err);
-    if (!caller.headersSent && !caller.destroyed) {
+    if (!caller.headersSent && !gone(caller)) {
       if (call.grpc) {
         caller.respond(h2ErrorHeaders(reply, true), { endStream: true });
       } else {
         caller.respond(h2ErrorHeaders(reply, false));
         caller.end(`${reply.code}: ${reply.message}\n`);
       }
-    } else if (!caller.destroyed) {
+    } else if (!gone(caller)) {
       caller.close(constants.NGHTTP2_INTERNAL_ERROR);
     }
     const target = targetOf(ex, metrics);
@@ -65,7 +70,7 @@ async function exchangeH2(ex: Exchange, handler: Handler, metrics: ProxyMetrics)
   const target = targetOf(ex, metrics);
   target.request();
   const latency = performance.now() - ex.start;
-  if (caller.destroyed) {
+  if (gone(caller)) {
     up.discard();
     target.response(up.statusCode, latency, '', call.grpc ? -1 : undefined);
     return;
@@ -87,10 +92,10 @@ async function exchangeH2(ex: Exchange, handler: Handler, metrics: ProxyMetrics)
     }
   });
   await up.pipeTo(caller);
-  if (up.aborted && !caller.destroyed) {
+  if (up.aborted && !gone(caller)) {
     // The upstream reset the stream: so is the caller's, with the same code.
     caller.close(up.stream.rstCode);
-  } else if (!up.stream.closed && caller.destroyed) {
+  } else if (!up.stream.closed && gone(caller)) {
     // The caller reset (or went away): cancel upstream with its code.
     up.stream.close(caller.rstCode ?? constants.NGHTTP2_CANCEL);
   }

@@ -7,6 +7,7 @@
 // typed by the pool (WEFT_ERR_UPSTREAM_CONNECT, WEFT_ERR_IDENTITY_MISMATCH)
 // so that the retry stage can tell "nothing was sent".
 import type { ClientHttp2Session, SecureClientSessionOptions } from 'node:http2';
+import { performance } from 'node:perf_hooks';
 import { WeftError } from '../../proto/errors.ts';
 import type { UpstreamPool } from '../http1/upstream-pool.ts';
 // Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
@@ -25,6 +26,8 @@ export interface H2Session {
   readonly session: ClientHttp2Session;
   /** Set once the connection (and TLS handshake) is up. */
   connected: boolean;
+  /** performance.now() when it came up; 0 before. */
+  connectedAt: number;
   /** Why the connection failed before it was up, if it did. */
   connectError: WeftError | undefined;
 }
@@ -43,15 +46,17 @@ export class H2SessionPool {
     const existing = this.#sessions.get(key);
     if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing;
     const pool = this.#pool;
-    const entry: H2Session = { session: undefined as unknown as ClientHttp2Session, connected: false, connectError: undefined };
+    const entry: H2Session = { session: undefined as unknown as ClientHttp2Session, connected: false, connectedAt: 0, connectError: undefined };
     const authority = `${identity === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     const options: SecureClientSessionOptions = {
       settings: CLIENT_SETTINGS,
       maxSessionMemory: 64,
       createConnection: () =>
         pool.connectH2(host, port, identity, (err) => {
-          if (err === undefined) entry.connected = true;
-          else entry.connectError = err;
+          if (err === undefined) {
+            entry.connected = true;
+            entry.connectedAt = performance.now();
+          } else entry.connectError = err;
         }),
     };
     const session = http2.connect(authority, options);

@@ -36,8 +36,10 @@ export function balanceStage(balancer: EndpointBalancer, random: () => number, n
     try {
       const res = await next(ex);
       const t1 = now();
+      // An HTTP/2 session's one-time connect is not the endpoint's latency.
+      const rtt = t1 - t0 - (ex.connectWaitMs ?? 0);
       const ok = (res.statusCode ?? 500) < 500 && !(ex.h2?.grpc === true && res.endStream === true && grpcStatusOf(res.headers) === GRPC_STATUS.UNAVAILABLE);
-      balancer.end(key, t1, t1 - t0, ok);
+      balancer.end(key, t1, rtt, ok);
       if (!ok) (ex.failed ??= new Set()).add(key);
       return res;
     } catch (err) {
