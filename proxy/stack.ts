@@ -43,7 +43,9 @@ export function outboundStack(deps: StackDeps, forward: Handler): Handler {
       // 4. Per-attempt response timeout (504).
       timeoutStage(deps.now),
       // 5. Endpoint by P2C over peak-EWMA; the latency it learns includes the
-      //    TLS connect when a new connection is needed.
+      //    TLS connect when a new HTTP/1.1 connection is needed (an endpoint
+      //    whose pooled connections are all busy costs more), not an HTTP/2
+      //    session's one-time connect.
       balanceStage(deps.balancer, deps.random, deps.now),
     ],
     forward,
