@@ -54,9 +54,14 @@ export function h2Forward(sessions: H2SessionPool, pool: UpstreamPool, appAddres
       const d = destinationOf(ex, headers, pool, appAddress);
       entry = sessions.session(d.host, d.port, d.identity === '' ? undefined : d.identity);
       stream = entry.session.request(requestHeaders(ex, headers), { endStream: bodyless });
+      sessions.opened(entry);
     } catch (err) {
+      if (err instanceof WeftError) return Promise.reject(err);
+      const code = (err as { code?: string }).code;
+      // A session closing under us is a connection problem (re-dispatched); anything else is this request's (400).
+      const closing = code === 'ERR_HTTP2_INVALID_SESSION' || code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_OUT_OF_STREAMS';
       return Promise.reject(
-        err instanceof WeftError ? err : new WeftError('WEFT_ERR_UPSTREAM_CONNECT', `no HTTP/2 stream: ${(err as Error).message}`, { cause: err }),
+        new WeftError(closing ? 'WEFT_ERR_UPSTREAM_CONNECT' : 'WEFT_ERR_BAD_REQUEST', `no HTTP/2 stream: ${(err as Error).message}`, { cause: err }),
       );
     }
     const caller = call.stream;
@@ -78,7 +83,7 @@ export function h2Forward(sessions: H2SessionPool, pool: UpstreamPool, appAddres
         reject(err);
       };
       // The caller went away before the response: cancel upstream (the reply has nowhere to go).
-      const onCallerClose = (): void => fail(new WeftError('WEFT_ERR_UPSTREAM_RESET', 'the caller reset the stream'));
+      const onCallerClose = (): void => fail(new WeftError('WEFT_ERR_CLIENT_CLOSED', 'the caller reset the stream'));
       caller.once('close', onCallerClose);
       if (deadline !== undefined) deadline.onExpire = { abort: fail };
       stream.on('headers', (h: H2Headers) => {
@@ -94,6 +99,11 @@ export function h2Forward(sessions: H2SessionPool, pool: UpstreamPool, appAddres
       });
       stream.once('response', (h: H2Headers, flags: number) => {
         if (settled) return;
+        const status = Number(h[':status']);
+        if (!(status >= 200 && status <= 599)) {
+          fail(new WeftError('WEFT_ERR_UPSTREAM_PROTOCOL', `the upstream answered with :status ${String(h[':status'])}`));
+          return;
+        }
         cleanup();
         if (asked !== undefined && entry.connectedAt > 0) ex.connectWaitMs = Math.max(0, entry.connectedAt - asked);
         resolve(new H2Response(stream, h, flags));

@@ -12,7 +12,7 @@ import { targetOf } from '../respond.ts';
 import type { Exchange, Handler } from '../exchange.ts';
 import type { ProxyMetrics } from '../metrics/metrics.ts';
 import { H2Response } from './h2-response.ts';
-import { grpcStatusOf } from './grpc-status.ts';
+import { GRPC_STATUS, grpcStatusOf } from './grpc-status.ts';
 // Builtins via process.getBuiltinModule, not an ESM import (proto/README.md, Memory).
 const { constants } = process.getBuiltinModule('node:http2');
 
@@ -38,6 +38,12 @@ export async function respondH2(ex: Exchange, handler: Handler, metrics: ProxyMe
   }
 }
 
+/** A gRPC status as a label value: 0..16, anything else UNKNOWN (2); -1 (none) as is. */
+function grpcLabel(s: number | undefined): number {
+  if (s === undefined) return -1;
+  return s > 16 ? GRPC_STATUS.UNKNOWN : s;
+}
+
 async function exchangeH2(ex: Exchange, handler: Handler, metrics: ProxyMetrics): Promise<void> {
   const call = ex.h2;
   if (call === undefined) return;
@@ -50,21 +56,35 @@ async function exchangeH2(ex: Exchange, handler: Handler, metrics: ProxyMetrics)
   } catch (err) {
     outboundTls(ex);
     const reply = errorReply(err);
-    if (!caller.headersSent && !gone(caller)) {
-      if (call.grpc) {
-        caller.respond(h2ErrorHeaders(reply, true), { endStream: true });
-      } else {
-        caller.respond(h2ErrorHeaders(reply, false));
-        caller.end(`${reply.code}: ${reply.message}\n`);
+    try {
+      if (!caller.headersSent && !gone(caller)) {
+        if (call.grpc) {
+          caller.respond(h2ErrorHeaders(reply, true), { endStream: true });
+        } else {
+          caller.respond(h2ErrorHeaders(reply, false));
+          caller.end(`${reply.code}: ${reply.message}\n`);
+        }
+      } else if (!gone(caller)) {
+        caller.close(constants.NGHTTP2_INTERNAL_ERROR);
       }
-    } else if (!gone(caller)) {
-      caller.close(constants.NGHTTP2_INTERNAL_ERROR);
+    } finally {
+      // The rest of the caller's body has nowhere to go: read and dropped, so its stream completes.
+      call.replay?.abandon();
+      const target = targetOf(ex, metrics);
+      target.request();
+      if (call.grpc) target.response(200, performance.now() - ex.start, reply.code, grpcStatusFor(reply));
+      else target.response(reply.status, performance.now() - ex.start, reply.code);
     }
-    const target = targetOf(ex, metrics);
-    target.request();
-    if (call.grpc) target.response(200, performance.now() - ex.start, reply.code, grpcStatusFor(reply));
-    else target.response(reply.status, performance.now() - ex.start, reply.code);
     return;
+  }
+  // Committed: the body will not be sent again; its replay copy can go. Once
+  // the upstream stream is closed, the rest of the caller's body (if any) is
+  // read and dropped, so that the caller's stream completes.
+  const replay = call.replay;
+  if (replay !== undefined) {
+    replay.commit();
+    if (up.stream.closed) replay.abandon();
+    else up.stream.once('close', () => replay.abandon());
   }
   outboundTls(ex);
   const target = targetOf(ex, metrics);
@@ -77,18 +97,27 @@ async function exchangeH2(ex: Exchange, handler: Handler, metrics: ProxyMetrics)
   }
   const headers = responseHeaders(up.headers) as H2OutHeaders;
   headers[':status'] = up.statusCode;
-  if (up.endStream) {
-    caller.respond(headers, { endStream: true });
-    target.response(up.statusCode, latency, '', call.grpc ? (grpcStatusOf(up.headers) ?? -1) : undefined);
-    return;
+  try {
+    if (up.endStream) {
+      caller.respond(headers, { endStream: true });
+      target.response(up.statusCode, latency, '', call.grpc ? grpcLabel(grpcStatusOf(up.headers)) : undefined);
+      return;
+    }
+    caller.respond(headers, { waitForTrailers: true });
+  } catch (err) {
+    // Headers the caller's stream refuses: neither side is left hanging.
+    up.discard();
+    if (!gone(caller)) caller.close(constants.NGHTTP2_INTERNAL_ERROR);
+    target.response(502, latency, 'WEFT_ERR_UPSTREAM_PROTOCOL', call.grpc ? -1 : undefined);
+    throw err;
   }
-  caller.respond(headers, { waitForTrailers: true });
   caller.once('wantTrailers', () => {
     const t = up.trailers;
     try {
       caller.sendTrailers(t !== undefined ? (responseHeaders(t) as H2OutHeaders) : {});
     } catch {
-      // The stream closed meanwhile: nothing left to send them on.
+      // Trailers it refuses, or a stream closed meanwhile: end it, never leave it open.
+      if (!gone(caller)) caller.close(constants.NGHTTP2_INTERNAL_ERROR);
     }
   });
   await up.pipeTo(caller);
@@ -99,6 +128,6 @@ async function exchangeH2(ex: Exchange, handler: Handler, metrics: ProxyMetrics)
     // The caller reset (or went away): cancel upstream with its code.
     up.stream.close(caller.rstCode ?? constants.NGHTTP2_CANCEL);
   }
-  const status = call.grpc ? (grpcStatusOf(up.trailers ?? {}) ?? grpcStatusOf(up.headers) ?? -1) : undefined;
+  const status = call.grpc ? grpcLabel(grpcStatusOf(up.trailers ?? {}) ?? grpcStatusOf(up.headers)) : undefined;
   target.response(up.statusCode, latency, '', status);
 }

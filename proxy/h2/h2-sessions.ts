@@ -15,6 +15,8 @@ const http2 = process.getBuiltinModule('node:http2');
 
 /** A session closes after this long without any frame. */
 const IDLE_MS = 60_000;
+/** Client stream IDs are odd and below 2^31: a session is replaced well before they run out. */
+export const MAX_STREAMS_PER_SESSION = 2 ** 29;
 
 /** What this proxy asks of its upstream sessions (flow-control windows as Node's defaults, bounded header lists). */
 export const CLIENT_SETTINGS = {
@@ -28,6 +30,8 @@ export interface H2Session {
   connected: boolean;
   /** performance.now() when it came up; 0 before. */
   connectedAt: number;
+  /** Streams opened on it (it is retired long before HTTP/2's 2^31 stream IDs run out). */
+  streams: number;
   /** Why the connection failed before it was up, if it did. */
   connectError: WeftError | undefined;
 }
@@ -46,7 +50,7 @@ export class H2SessionPool {
     const existing = this.#sessions.get(key);
     if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing;
     const pool = this.#pool;
-    const entry: H2Session = { session: undefined as unknown as ClientHttp2Session, connected: false, connectedAt: 0, connectError: undefined };
+    const entry: H2Session = { session: undefined as unknown as ClientHttp2Session, connected: false, connectedAt: 0, streams: 0, connectError: undefined };
     const authority = `${identity === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     const options: SecureClientSessionOptions = {
       settings: CLIENT_SETTINGS,
@@ -72,6 +76,16 @@ export class H2SessionPool {
     session.unref();
     this.#sessions.set(key, entry);
     return entry;
+  }
+
+  /**
+   * Counts a stream opened on `entry`; at MAX_STREAMS_PER_SESSION the session
+   * is retired: closed gracefully (its streams finish) and replaced for new ones.
+   */
+  opened(entry: H2Session): void {
+    if (++entry.streams < MAX_STREAMS_PER_SESSION) return;
+    for (const [key, e] of this.#sessions) if (e === entry) this.#sessions.delete(key);
+    entry.session.close();
   }
 
   /** Sessions open now (tests, metrics). */

@@ -100,3 +100,24 @@ describe('ReplayBody', () => {
     expect(accepted).toBeLessThan(100);
   });
 });
+
+describe('ReplayBody.abandon', () => {
+  it('reads and drops what is still to come (the caller is never left paused), and is no longer replayable', async () => {
+    const src = new PassThrough({ highWaterMark: 16 });
+    const body = new ReplayBody(src, 1024);
+    const a = new Writable({ highWaterMark: 4, write: (_c, _e, _cb) => {} }); // never drains: the source pauses
+    body.attach(a);
+    for (let i = 0; i < 10; i++) src.write(Buffer.alloc(8));
+    await tick();
+    expect(src.isPaused()).toBe(true);
+    body.abandon();
+    expect(body.replayable).toBe(false);
+    let ended = false;
+    src.on('end', () => (ended = true));
+    for (let i = 0; i < 100; i++) src.write(Buffer.alloc(8));
+    src.end();
+    await tick();
+    await tick();
+    expect(ended).toBe(true);
+  });
+});

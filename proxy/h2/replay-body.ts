@@ -12,6 +12,8 @@ import type { Readable, Writable } from 'node:stream';
 /** Bodies up to this size are kept for replay (as linkerd2-proxy's 64 KiB). */
 export const MAX_REPLAY_BODY = 64 * 1024;
 
+const drop = (): void => {};
+
 export class ReplayBody {
   readonly #source: Readable;
   readonly #limit: number;
@@ -61,6 +63,29 @@ export class ReplayBody {
     sink.on('drain', this.#onDrain);
     if (this.#source.isPaused()) this.#source.resume();
     return true;
+  }
+
+  /** The response is committed: no attempt will come again; the kept copy goes (the rest still streams to the sink). */
+  commit(): void {
+    this.#overflowed = true;
+    this.#kept = [];
+  }
+
+  /**
+   * Nothing will take the body any more (the answer is final and the
+   * upstream stream closed, or the proxy answered itself): what is still to
+   * come is read and dropped, so that the caller's stream completes instead
+   * of waiting, paused, forever.
+   */
+  abandon(): void {
+    this.commit();
+    const sink = this.#sink;
+    if (sink !== undefined) sink.removeListener('drain', this.#onDrain);
+    this.#sink = undefined;
+    this.#source.removeListener('data', this.#onData);
+    if (this.#source.readableEnded) return;
+    this.#source.on('data', drop);
+    this.#source.resume();
   }
 
   /** The attempt's stream is gone: stop writing to it (what arrives meanwhile is kept, or overflows). */

@@ -14,6 +14,8 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+  // The HTTP/1.1 Upgrade to h2c's settings: never forwarded (and refused by HTTP/2 itself).
+  'http2-settings',
 ]);
 
 /** Headers Weft sets itself between proxies; never trusted from a caller. */

@@ -6,7 +6,7 @@
 // to the HTTP/2 server and HTTP/1.x to the HTTP server, where :authority or
 // Host names the target as for any request; anything else (TLS to an
 // outside host) is `onOpaque`'s, with the CONNECT authority. A target that
-// is not host:port is 400.
+// is not host:port, or a CONNECT inside a tunnel, is 400.
 import type net from 'node:net';
 import type http from 'node:http';
 import { rawErrorResponse } from '../error-response.ts';
@@ -24,8 +24,16 @@ export interface ConnectTunnelOptions {
 /** `host:port` or `[v6]:port`, as a CONNECT request target must be (RFC 9110 9.3.6). */
 const AUTHORITY_FORM = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 
+/** Sockets that are tunnels already: a CONNECT inside a tunnel is refused (no nesting). */
+const tunnels = new WeakSet<object>();
+
 export function acceptConnect(req: http.IncomingMessage, socket: net.Socket, head: Buffer, o: ConnectTunnelOptions): void {
   const authority = req.url ?? '';
+  if (tunnels.has(socket)) {
+    socket.end(rawErrorResponse(400, 'Bad Request', 'WEFT_ERR_BAD_REQUEST'));
+    return;
+  }
+  tunnels.add(socket);
   socket.on('error', () => socket.destroy());
   if (!AUTHORITY_FORM.test(authority)) {
     socket.end(rawErrorResponse(400, 'Bad Request', 'WEFT_ERR_BAD_REQUEST'));

@@ -361,3 +361,20 @@ describe('failure accrual', () => {
     expect(lb.pick(['a:1', 'b:1'], mulberry32(4), 1)).toBeDefined();
   });
 });
+
+describe('cancel: a request its caller abandoned', () => {
+  it('is no longer in flight, and neither its latency nor a failure is learned', () => {
+    const b = createEndpointBalancer({ decayMs: 10_000, defaultRttMs: 5 });
+    b.start('a', 0);
+    b.start('a', 0);
+    const before = b.cost('a', 1);
+    b.cancel('a');
+    // One fewer in flight: the cost drops by one share, the estimate is unchanged.
+    expect(b.cost('a', 1)).toBeCloseTo((before / 3) * 2, 6);
+    // Failures before it still count: a cancel is not a success.
+    b.end('a', 2, 1, false);
+    b.start('a', 3);
+    b.cancel('a');
+    expect(b.cost('a', 4)).toBeGreaterThan(0);
+  });
+});

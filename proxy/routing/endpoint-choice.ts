@@ -80,6 +80,8 @@ export interface EndpointBalancer {
   start(key: string, now: number): void;
   /** A request to `key` ends after `rttMs`; ok = false for a failure. */
   end(key: string, now: number, rttMs: number, ok: boolean): void;
+  /** A request to `key` was abandoned by its caller: it is no longer in flight, and nothing is learned from it. */
+  cancel(key: string): void;
   /** Drops the state of every endpoint not in `keepKeys`. */
   prune(keepKeys: Iterable<string>): void;
   /** Current cost of `key` at `now` (decays its estimate, like pick does). */
@@ -234,6 +236,10 @@ export function createEndpointBalancer(options: EndpointBalancerOptions = {}): E
       if (s.outUntil === 0) outCount++;
       s.outUntil = now + backoff;
       if (s.failures >= ejectAfter) onEject?.(key, s.failures, backoff);
+    },
+    cancel(key) {
+      const s = states.get(key);
+      if (s !== undefined && s.pending > 0) s.pending--;
     },
     prune(keepKeys) {
       const keep = keepKeys instanceof Set ? (keepKeys as ReadonlySet<string>) : new Set(keepKeys);

@@ -7,7 +7,7 @@
 // as a failure of the endpoint. No endpoints:
 // WEFT_ERR_NO_ENDPOINTS (503).
 // A pinned endpoint (a call by pod IP) is used as is.
-import { WeftError } from '../../proto/errors.ts';
+import { WeftError, findWeftError } from '../../proto/errors.ts';
 import type { EndpointBalancer } from '../routing/endpoint-choice.ts';
 import type { Layer } from '../exchange.ts';
 import { GRPC_STATUS, grpcStatusOf } from '../h2/grpc-status.ts';
@@ -43,6 +43,11 @@ export function balanceStage(balancer: EndpointBalancer, random: () => number, n
       if (!ok) (ex.failed ??= new Set()).add(key);
       return res;
     } catch (err) {
+      // A caller that went away (a gRPC cancel) says nothing about the endpoint: neither a failure nor a latency.
+      if (findWeftError(err)?.code === 'WEFT_ERR_CLIENT_CLOSED') {
+        balancer.cancel(key);
+        throw err;
+      }
       const t1 = now();
       balancer.end(key, t1, t1 - t0, false);
       (ex.failed ??= new Set()).add(key);

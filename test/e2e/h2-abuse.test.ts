@@ -7,11 +7,13 @@
 // request meanwhile, the failure is counted, and the proxy's memory stays
 // bounded.
 import http2 from 'node:http2';
+import net from 'node:net';
+import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricValue, scrape } from '../harness/mesh-fixture.ts';
 import { startH2App, type H2App } from '../harness/h2-app.ts';
 import { startProxyProcess, type ProxyProcess } from '../harness/proxy-process.ts';
-import { FLAG, FRAME, RawH2, frame, headerBlock, requestFields } from '../harness/h2-raw.ts';
+import { FLAG, FRAME, PREFACE, RawH2, frame, headerBlock, requestFields } from '../harness/h2-raw.ts';
 
 const AUTHORITY = 'web:80';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -59,19 +61,75 @@ function goodTraffic(port: number): { stop(): Promise<{ ok: number; failed: stri
   };
 }
 
+/**
+ * A raw HTTP/2 upstream that answers every request with `:status` 999 (which
+ * nghttp2 passes on and no Node server can send): what a broken upstream does.
+ */
+async function startBadStatusUpstream(): Promise<{ port: number; close(): void }> {
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    let buf = Buffer.alloc(0);
+    let prefaced = false;
+    s.write(frame(FRAME.SETTINGS, 0, 0));
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (!prefaced) {
+        if (buf.length < PREFACE.length) return;
+        buf = buf.subarray(PREFACE.length);
+        prefaced = true;
+      }
+      while (buf.length >= 9) {
+        const len = buf.readUIntBE(0, 3);
+        if (buf.length < 9 + len) return;
+        const type = buf[3];
+        const flags = buf[4] ?? 0;
+        const id = buf.readUInt32BE(5) & 0x7fffffff;
+        buf = buf.subarray(9 + len);
+        if (type === FRAME.SETTINGS && (flags & FLAG.ACK) === 0) s.write(frame(FRAME.SETTINGS, FLAG.ACK, 0));
+        if (type === FRAME.HEADERS) s.write(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, id, headerBlock([[':status', '999']])));
+      }
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as net.AddressInfo).port, close: () => server.close() };
+}
+
 describe('HTTP/2 abuse against the proxy', () => {
   let app: H2App;
+  let bad: { port: number; close(): void };
   let proxy: ProxyProcess;
 
   beforeAll(async () => {
     app = await startH2App('web');
+    bad = await startBadStatusUpstream();
     proxy = await startProxyProcess({
-      services: [{ name: 'web', namespace: 'default', ports: [{ port: 80, targetPort: app.port }], endpoints: [{ address: '127.0.0.1', port: app.port }] }],
+      services: [
+        { name: 'web', namespace: 'default', ports: [{ port: 80, targetPort: app.port }], endpoints: [{ address: '127.0.0.1', port: app.port }] },
+        { name: 'bad', namespace: 'default', ports: [{ port: 80, targetPort: bad.port }], endpoints: [{ address: '127.0.0.1', port: bad.port }] },
+      ],
     });
   });
   afterAll(async () => {
     await proxy?.close();
     await app?.close();
+    bad?.close();
+  });
+
+  it('an upstream answering with an invalid :status: the caller gets 502 WEFT_ERR_UPSTREAM_PROTOCOL, nothing is left hanging', async () => {
+    const session = http2.connect(`http://127.0.0.1:${proxy.ports.outbound}`);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const req = session.request({ ':path': '/x', ':authority': 'bad:80' });
+        req.resume();
+        const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => req.once('response', resolve));
+        expect(headers[':status']).toBe(502);
+        expect(headers['weft-error']).toBe('WEFT_ERR_UPSTREAM_PROTOCOL');
+        await new Promise((r) => req.once('close', r));
+      }
+    } finally {
+      session.close();
+    }
   });
 
   it('rapid reset: each attacking connection gets GOAWAY and is closed, 10 in a row; a good client sees no failure; memory stays bounded', async () => {
@@ -185,12 +243,16 @@ describe('HTTP/2 abuse against the proxy', () => {
     c.write(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, headerBlock(requestFields(AUTHORITY, '/conn-1', 'GET', [['connection', 'keep-alive']]))));
     c.write(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 3, headerBlock(requestFields(AUTHORITY, '/conn-2', 'GET', [['transfer-encoding', 'chunked']]))));
     c.write(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 5, headerBlock(requestFields(AUTHORITY, '/conn-ok'))));
+    // http2-settings (the h2c Upgrade's header) passes nghttp2; it is dropped, never forwarded (nor a failure).
+    c.write(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 7, headerBlock(requestFields(AUTHORITY, '/conn-settings', 'GET', [['http2-settings', 'AAMAAABkAAQAAP__']]))));
     await sleep(500);
     expect(c.resets().get(1)).toBe(http2.constants.NGHTTP2_PROTOCOL_ERROR);
     expect(c.resets().get(3)).toBe(http2.constants.NGHTTP2_PROTOCOL_ERROR);
     expect(c.answered(5)).toBe(true);
     expect(app.versions.length).toBeGreaterThan(0);
     expect(app.completed).toContain('/conn-ok');
+    expect(c.answered(7)).toBe(true);
+    expect(app.completed).toContain('/conn-settings');
     expect(app.completed).not.toContain('/conn-1');
     expect(app.completed).not.toContain('/conn-2');
     c.close();
