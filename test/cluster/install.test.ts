@@ -94,9 +94,10 @@ describeCluster('weft install and weft check (real kube-apiserver 1.20)', () => 
     const applied = await cluster.kubectl(['apply', '-f', '-'], { input: installed });
     expect(applied.stdout).toContain('customresourcedefinition.apiextensions.k8s.io/trafficsplits.split.smi-spec.io created');
     expect(applied.stdout).toContain('mutatingwebhookconfiguration.admissionregistration.k8s.io/weft-injector created');
-    expect(applied.stdout.trim().split('\n')).toHaveLength(19);
+    expect(applied.stdout.trim().split('\n')).toHaveLength(21);
     await cluster.kubectl(['wait', '--for', 'condition=Established', '--timeout', '30s',
-      'crd/trafficsplits.split.smi-spec.io', 'crd/httproutegroups.specs.smi-spec.io']);
+      'crd/trafficsplits.split.smi-spec.io', 'crd/httproutegroups.specs.smi-spec.io',
+      'crd/tcproutes.specs.smi-spec.io', 'crd/traffictargets.access.smi-spec.io']);
     const crds = JSON.parse((await cluster.kubectl(['get', 'crd', '-o', 'json'])).stdout) as {
       items: { metadata: { name: string }; status: { conditions: { type: string; status: string }[] } }[];
     };
@@ -110,7 +111,7 @@ describeCluster('weft install and weft check (real kube-apiserver 1.20)', () => 
   it('re-applying the same output changes nothing', async () => {
     const again = await cluster.kubectl(['apply', '-f', '-'], { input: installed });
     const lines = again.stdout.trim().split('\n');
-    expect(lines).toHaveLength(19);
+    expect(lines).toHaveLength(21);
     for (const line of lines) expect(line).toMatch(/ unchanged$/);
   });
 
