@@ -207,6 +207,40 @@ describe('runInject', () => {
     expect((await run(['-', '--bogus'])).code).toBe(2);
   });
 
+  it('--kubernetes-version: a native sidecar from 1.29, the classic one before (the default); a bad version is usage', async () => {
+    const cronJob = [
+      'apiVersion: batch/v1',
+      'kind: CronJob',
+      'metadata: {name: report, namespace: batch}',
+      'spec:',
+      '  schedule: "0 3 * * *"',
+      '  jobTemplate:',
+      '    spec:',
+      '      template:',
+      '        spec:',
+      '          restartPolicy: OnFailure',
+      '          initContainers: [{name: fetch, image: fetch}]',
+      '          containers: [{name: report, image: report}]',
+      '',
+    ].join('\n');
+    const podOf = (out: string): Obj | undefined => docs(out)[0]?.spec.jobTemplate.spec.template.spec;
+    const native = await run(['-', '--kubernetes-version', 'v1.29.0', '--quiet'], cronJob);
+    expect(native.code).toBe(0);
+    expect(names(podOf(native.stdout), 'initContainers')).toEqual(['fetch', 'weft-init', 'weft-proxy']);
+    expect(podOf(native.stdout)?.initContainers[2].restartPolicy).toBe('Always');
+    expect(names(podOf(native.stdout), 'containers')).toEqual(['report']);
+    for (const args of [['--kubernetes-version', '1.28'], []]) {
+      const classic = await run(['-', ...args, '--quiet'], cronJob);
+      expect(classic.code).toBe(0);
+      expect(names(podOf(classic.stdout), 'containers')).toEqual(['weft-proxy', 'report']);
+      expect(names(podOf(classic.stdout), 'initContainers')).toEqual(['fetch', 'weft-init']);
+    }
+    const bad = await run(['-', '--kubernetes-version', 'latest'], cronJob);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toContain('WEFT_ERR_INJECT_VERSION_INVALID');
+  });
+
   it('runs as `weft inject -` through cli/main.ts', () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'cli', 'main.ts'), 'inject', '-'], { input: deployment('web'), encoding: 'utf8' });
     expect(r.stderr).toContain('deployment "web" injected');

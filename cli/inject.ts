@@ -28,6 +28,7 @@ import { WeftError, findWeftError } from '../proto/errors.ts';
 import { INJECT_KEY } from '../injector/annotations.ts';
 import { parsePointer, type JsonPatchOp } from '../injector/json-patch.ts';
 import { injectionPatch, type Decision, type InjectOptions } from '../injector/patch.ts';
+import { parseKubeVersion, supportsNativeSidecars } from '../injector/kube-version.ts';
 import { preserveLayout } from './yaml-splice.ts';
 
 /** Where the pod template sits in each workload kind. */
@@ -253,7 +254,7 @@ export interface InjectIo {
 }
 
 export const INJECT_USAGE =
-  'weft inject FILE|- [--proxy-image IMAGE] [--proxy-version V] [--install-dir DIR] [--trust-domain D] [--mesh-namespace NS] [--quiet]';
+  'weft inject FILE|- [--proxy-image IMAGE] [--proxy-version V] [--install-dir DIR] [--trust-domain D] [--mesh-namespace NS] [--kubernetes-version V] [--quiet]';
 
 function packageVersion(): string {
   try {
@@ -287,6 +288,7 @@ export async function runInject(argv: readonly string[], io: InjectIo): Promise<
         'install-dir': { type: 'string' },
         'trust-domain': { type: 'string' },
         'mesh-namespace': { type: 'string' },
+        'kubernetes-version': { type: 'string' },
         quiet: { type: 'boolean', short: 'q', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -297,8 +299,20 @@ export async function runInject(argv: readonly string[], io: InjectIo): Promise<
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    io.stdout.write(`usage: ${INJECT_USAGE}\n  Adds the Weft proxy to every pod template in FILE (- for stdin) whose pod or namespace says weft.dev/inject: enabled,\n  and writes the result to stdout; everything else is copied as it was.\n`);
+    io.stdout.write(
+      `usage: ${INJECT_USAGE}\n  Adds the Weft proxy to every pod template in FILE (- for stdin) whose pod or namespace says weft.dev/inject: enabled,\n  and writes the result to stdout; everything else is copied as it was.\n  --kubernetes-version V: the target cluster's version; from 1.29 the proxy is a native sidecar (an init container\n  with restartPolicy Always), else (and by default) a classic sidecar in spec.containers.\n`,
+    );
     return 0;
+  }
+  let nativeSidecar = false;
+  if (values['kubernetes-version'] !== undefined) {
+    try {
+      nativeSidecar = supportsNativeSidecars(parseKubeVersion(values['kubernetes-version']));
+    } catch (err) {
+      const w = findWeftError(err);
+      io.stderr.write(`weft inject: --kubernetes-version: ${(err as Error).message}${w !== undefined ? ` (${w.code})` : ''}\nusage: ${INJECT_USAGE}\n`);
+      return 2;
+    }
   }
   if (positionals.length !== 1) {
     io.stderr.write(`weft inject: expected one FILE (or - for stdin)\nusage: ${INJECT_USAGE}\n`);
@@ -320,6 +334,7 @@ export async function runInject(argv: readonly string[], io: InjectIo): Promise<
     ...(values['install-dir'] !== undefined ? { installDir: values['install-dir'] } : {}),
     ...(values['trust-domain'] !== undefined ? { trustDomain: values['trust-domain'] } : {}),
     ...(values['mesh-namespace'] !== undefined ? { meshNamespace: values['mesh-namespace'] } : {}),
+    ...(nativeSidecar ? { nativeSidecar } : {}),
   };
   let result;
   try {

@@ -87,7 +87,16 @@ export interface Pod {
   readonly ready: boolean;
   /** Ports of all its containers, in declaration order. */
   readonly ports: readonly ContainerPort[];
+  /**
+   * Set once the app containers of a pod with a classic weft-proxy sidecar
+   * have finished for good (a Job's pod: workload-done.ts): how the pod will
+   * end. Its proxy is then told to shut down. Absent for every other pod.
+   */
+  readonly workloadDone?: WorkloadOutcome;
 }
+
+/** The phase a finished pod reaches once its proxy has exited. */
+export type WorkloadOutcome = 'Succeeded' | 'Failed';
 
 export interface EnvVar {
   readonly name: string;

@@ -5,6 +5,14 @@
 // config changes; versions are content hashes, so an unchanged config is never
 // resent and a restarted control plane produces the same versions again.
 //
+// Shutdown (mesh.proto rule 5): when `shutdownReason` names a reason for a
+// proxy's pod (its Job's app containers have finished), that proxy gets one
+// update with `shutdown` set, carrying its current config as well (a proxy
+// that predates the field re-applies it); once per stream, also right after
+// the snapshot of a proxy that subscribes when its pod is already done. The
+// pod is the one the token is bound to when the validator says (projected
+// ServiceAccount tokens), else the one the Subscribe names.
+//
 // Limits: one token holds at most `maxStreamsPerToken` streams (2: a proxy
 // reconnecting may briefly have two); a further one ends the token's oldest
 // (UNAVAILABLE: superseded), so a proxy whose old stream is half dead is
@@ -43,12 +51,16 @@ interface Subscriber {
   sent: string;
   sentAt: number;
   acked: string;
+  /** Told to shut down already (rule 5: once per stream). */
+  shutdownSent: boolean;
 }
 
 export interface ConfigStreamOptions {
   validator: TokenValidator;
   /** The config of one proxy for the current cluster state (version ignored). */
   render: (key: ProxyKey) => ProxyConfig;
+  /** Why this proxy must shut down now (its pod's workload has finished: workload-done.ts); undefined: it must not. */
+  shutdownReason?: (key: ProxyKey) => string | undefined;
   metrics: ControlPlaneMetrics;
   log: Logger;
   now?: () => number;
@@ -119,7 +131,12 @@ export class ConfigStreams {
               fail(new WeftError('WEFT_ERR_TOO_MANY_STREAMS', `${identity} already holds ${perIdentity} config streams`));
               return;
             }
-            sub = { key: { namespace: who.namespace, serviceAccount: who.serviceAccount, pod: s.pod }, token, identity, call, sent: '', sentAt: 0, acked: '' };
+            // The token's own pod (projected tokens are bound to one) wins over the one the message names.
+            if (who.pod !== undefined && s.pod !== '' && s.pod !== who.pod) {
+              this.#o.log.warn('Subscribe names another pod than its token is bound to; the token\'s is used', { namespace: who.namespace, pod: who.pod, claimed: s.pod });
+            }
+            const pod = who.pod ?? s.pod;
+            sub = { key: { namespace: who.namespace, serviceAccount: who.serviceAccount, pod }, token, identity, call, sent: '', sentAt: 0, acked: '', shutdownSent: false };
             this.#subs.add(sub);
             this.#o.metrics.connectedProxies.set(this.#subs.size);
             this.#o.log.info('proxy subscribed', { ...sub.key, had: s.version });
@@ -176,11 +193,21 @@ export class ConfigStreams {
       return;
     }
     const version = configVersion(config);
-    if (version === sub.sent) return;
-    sub.sent = version;
-    sub.sentAt = changedAt;
-    this.#o.metrics.configPushes.inc();
-    sub.call.write({ config: { ...config, version } });
+    const shutdown = sub.shutdownSent ? undefined : this.#o.shutdownReason?.(sub.key);
+    if (version === sub.sent && shutdown === undefined) return;
+    if (version !== sub.sent) {
+      sub.sent = version;
+      sub.sentAt = changedAt;
+      this.#o.metrics.configPushes.inc();
+    }
+    if (shutdown === undefined) {
+      sub.call.write({ config: { ...config, version } });
+      return;
+    }
+    sub.shutdownSent = true;
+    this.#o.metrics.proxyShutdowns.inc({ reason: shutdown });
+    this.#o.log.debug('proxy told to shut down', { ...sub.key, reason: shutdown });
+    sub.call.write({ config: { ...config, version }, shutdown: { reason: shutdown } });
   }
 
   /** Ends every stream (proxies reconnect elsewhere / later). */

@@ -11,6 +11,7 @@ export class ControlPlaneMetrics {
   readonly certificatesIssued: Counter<string>;
   readonly errors: Counter<string>;
   readonly sourceUpdates: Counter<string>;
+  readonly proxyShutdowns: Counter<string>;
 
   constructor() {
     const registers = [this.registry];
@@ -36,5 +37,11 @@ export class ControlPlaneMetrics {
       registers,
     });
     this.sourceUpdates = new Counter({ name: 'weft_source_updates_total', help: 'Cluster state changes seen from the source.', registers });
+    this.proxyShutdowns = new Counter({
+      name: 'weft_proxy_shutdowns_total',
+      help: 'Proxies told to shut down because their pod finished its work (a Job), by reason (WorkloadSucceeded|WorkloadFailed).',
+      labelNames: ['reason'],
+      registers,
+    });
   }
 }

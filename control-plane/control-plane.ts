@@ -2,7 +2,8 @@
 // starts the cluster source, and serves Config.Stream and Identity.Certify
 // over TLS on 8086 plus the admin listener on 9990. Watcher -> translator ->
 // stream: every source change re-renders the connected proxies' configs and
-// pushes those that changed.
+// pushes those that changed, and tells the proxies of finished Job pods to
+// shut down (workload-done.ts).
 import { targetStatuses, type TargetStatus } from './authz-compile.ts';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -23,6 +24,7 @@ import { ConfigStreams, type ProxyKey } from './config-stream.ts';
 import { ControlPlaneMetrics } from './control-plane-metrics.ts';
 import { addIdentityService } from './identity-grpc.ts';
 import { createAdminServer } from './admin-server.ts';
+import { finishedPods, podKey, shutdownReasonOf } from './workload-done.ts';
 import type { TokenValidator } from './token-validator.ts';
 
 export interface Listen {
@@ -111,9 +113,19 @@ export async function start(cfg: ControlPlaneConfig): Promise<ControlPlane> {
     return c;
   };
 
+  // Pods whose Job has finished while a classic proxy sidecar runs
+  // (workload-done.ts): their proxies are told to shut down, so the pods complete.
+  let finished: ReturnType<typeof finishedPods> = new Map();
+  const shutdownReason = (key: ProxyKey): string | undefined => {
+    const pod = finished.get(podKey(key.namespace, key.pod));
+    // The ServiceAccount comes from the token: a proxy of another workload never matches.
+    return pod !== undefined && pod.serviceAccount === key.serviceAccount ? shutdownReasonOf(pod.workloadDone) : undefined;
+  };
+
   const streams = new ConfigStreams({
     validator: cfg.validator,
     render,
+    shutdownReason,
     metrics,
     log,
     ...(cfg.maxStreamsPerToken !== undefined ? { maxStreamsPerToken: cfg.maxStreamsPerToken } : {}),
@@ -148,6 +160,13 @@ export async function start(cfg: ControlPlaneConfig): Promise<ControlPlane> {
     state = next;
     cache = new Map();
     metrics.sourceUpdates.inc();
+    const done = finishedPods(next.pods);
+    for (const [k, pod] of done) {
+      if (!finished.has(k)) {
+        log.info('workload finished; its proxy is told to shut down', { namespace: pod.namespace, pod: pod.name, outcome: pod.workloadDone });
+      }
+    }
+    finished = done;
     streams.refresh();
     if (cfg.onSplitStatus !== undefined) {
       cfg.onSplitStatus(translateCluster(next, { trustDomain, trustBundlePem, version: '' }).splitStatus);

@@ -3,7 +3,9 @@
 // address) is left out, never a throw, so one odd object never costs the
 // snapshot. Only the Kubernetes source uses this; the shapes it reads:
 //
-// - Namespace, Service (v1), Pod (v1), Deployment (apps/v1).
+// - Namespace, Service (v1), Pod (v1), Deployment (apps/v1). Of a Pod's
+//   status: phase, podIP, the Ready condition and, through workload-done.ts,
+//   whether a Job's app containers have all finished (containerStatuses).
 // - EndpointSlice, discovery.k8s.io v1beta1 (1.17-1.24) and v1 (1.21+): the
 //   fields read (addressType, endpoints[].addresses[0], .conditions.ready,
 //   .targetRef, ports[], label kubernetes.io/service-name) are the same in
@@ -18,7 +20,8 @@
 //   weights written as quantities ("500m") are read as v1alpha1 quantities
 //   whatever the label says, and `spec.matches` is read whenever it is there.
 import { parsePortList } from '../proto/port-list.ts';
-import { OPAQUE_PORTS_ANNOTATION } from '../proto/mesh.ts';
+import { OPAQUE_PORTS_ANNOTATION, PROXY_CONTAINER } from '../proto/mesh.ts';
+import { workloadDone } from './workload-done.ts';
 import {
   compareStrings,
   sortClusterState,
@@ -43,7 +46,7 @@ import { resolveHttpRouteGroup, resolveTrafficSplit, smiVersion, TRAFFIC_SPLIT_G
 import { resolveTcpRoute, resolveTrafficTarget } from './access-resolve.ts';
 
 /** The injected sidecar's container name (DESIGN.md). */
-export const PROXY_CONTAINER = 'weft-proxy';
+export { PROXY_CONTAINER };
 /** The injected marker annotation (DESIGN.md). */
 export const PROXY_VERSION_ANNOTATION = 'weft.dev/proxy-version';
 /** The label that ties an EndpointSlice to its Service. */
@@ -233,6 +236,9 @@ export function podFromKube(o: unknown): Pod | undefined {
   const readyCondition = list(status.conditions)
     .map(obj)
     .find((c) => c.type === 'Ready');
+  // Of the pod's status only this verdict is kept: a container's restarts or
+  // timestamps are no change to the mesh.
+  const done = workloadDone(o);
   return {
     name: m.name,
     namespace: m.namespace,
@@ -247,6 +253,7 @@ export function podFromKube(o: unknown): Pod | undefined {
     ready: !terminal && !deleting && readyCondition?.status === 'True',
     // The app's ports: the proxy's own are not the workload's.
     ports: containerPorts(containers.filter((c) => !isProxyContainer(c))),
+    ...(done !== undefined ? { workloadDone: done } : {}),
   };
 }
 

@@ -2,7 +2,7 @@
 // apiserver are in test/cluster/identity-token-review.test.ts.
 import { describe, expect, it } from 'vitest';
 import type { KubeClient } from './kube-client.ts';
-import { createTokenReviewValidator, parseServiceAccountUser, unverifiedJwtClaims } from './token-review-validator.ts';
+import { boundPodOf, createTokenReviewValidator, parseServiceAccountUser, unverifiedJwtClaims } from './token-review-validator.ts';
 
 const enc = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
 const jwt = (claims: object): string => `${enc({ alg: 'RS256' })}.${enc(claims)}.c2ln`;
@@ -14,6 +14,38 @@ describe('parseServiceAccountUser', () => {
     expect(parseServiceAccountUser('system:serviceaccount:demo:web:x')).toBeUndefined();
     expect(parseServiceAccountUser('admin')).toBeUndefined();
     expect(parseServiceAccountUser(undefined)).toBeUndefined();
+  });
+});
+
+describe('boundPodOf', () => {
+  it('reads the one pod name of user.extra; nothing else', () => {
+    expect(boundPodOf({ 'authentication.kubernetes.io/pod-name': ['job-x7k2p'], 'authentication.kubernetes.io/pod-uid': ['u'] })).toBe('job-x7k2p');
+    expect(boundPodOf({ 'authentication.kubernetes.io/pod-name': ['a', 'b'] })).toBeUndefined();
+    expect(boundPodOf({ 'authentication.kubernetes.io/pod-name': [''] })).toBeUndefined();
+    expect(boundPodOf({ 'authentication.kubernetes.io/pod-name': 'job-x7k2p' })).toBeUndefined();
+    expect(boundPodOf({})).toBeUndefined();
+    expect(boundPodOf(undefined)).toBeUndefined();
+  });
+});
+
+describe('createTokenReviewValidator: a reviewed token', () => {
+  const review = (extra?: unknown) =>
+    ({
+      request: () =>
+        Promise.resolve({
+          status: 201,
+          body: { status: { authenticated: true, audiences: ['identity.weft.dev'], user: { username: 'system:serviceaccount:batch:report', ...(extra === undefined ? {} : { extra }) } } },
+        }),
+    }) as unknown as KubeClient;
+  const token = jwt({ aud: ['identity.weft.dev'], exp: 4e9 });
+
+  it('is its ServiceAccount, and the pod it is bound to when the review names one', async () => {
+    expect(await createTokenReviewValidator({ client: review() }).validate(token, Date.now())).toEqual({ namespace: 'batch', serviceAccount: 'report' });
+    expect(await createTokenReviewValidator({ client: review({ 'authentication.kubernetes.io/pod-name': ['report-x7k2p'] }) }).validate(token, Date.now())).toEqual({
+      namespace: 'batch',
+      serviceAccount: 'report',
+      pod: 'report-x7k2p',
+    });
   });
 });
 

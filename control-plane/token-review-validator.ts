@@ -1,7 +1,8 @@
 // The Kubernetes TokenValidator: a pod's projected ServiceAccount token
 // (audience identity.weft.dev), authenticated by the apiserver's TokenReview
 // API. The identity is the reviewed user `system:serviceaccount:<ns>:<sa>`,
-// never anything the caller claims.
+// never anything the caller claims; the pod the token is bound to comes from
+// the review's user.extra (authentication.kubernetes.io/pod-name).
 //
 // Verdicts (WEFT_ERR_TOKEN_INVALID): no token or not a JWT; a token without
 // the audience (legacy Secret tokens have none: they never expire and every
@@ -72,9 +73,19 @@ export function unverifiedJwtClaims(token: string): JwtClaims | undefined {
   };
 }
 
+/** TokenReview's user.extra key naming the pod a projected token is bound to. */
+export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
+
+/** The pod a reviewed token is bound to (user.extra), if it names exactly one. */
+export function boundPodOf(extra: unknown): string | undefined {
+  if (typeof extra !== 'object' || extra === null) return undefined;
+  const v = (extra as Record<string, unknown>)[POD_NAME_EXTRA];
+  return Array.isArray(v) && v.length === 1 && typeof v[0] === 'string' && v[0] !== '' ? v[0] : undefined;
+}
+
 interface TokenReviewStatus {
   authenticated?: boolean;
-  user?: { username?: string };
+  user?: { username?: string; extra?: unknown };
   audiences?: string[];
   error?: string;
 }
@@ -109,7 +120,9 @@ export function createTokenReviewValidator(opts: TokenReviewValidatorOptions): T
       }
       const who = parseServiceAccountUser(status.user?.username);
       if (who === undefined) throw invalid(`token is for ${JSON.stringify(status.user?.username ?? '')}, not a ServiceAccount`);
-      return who;
+      // A projected token is bound to its pod: the config stream trusts that name over the one a proxy sends.
+      const pod = boundPodOf(status.user?.extra);
+      return pod === undefined ? who : { ...who, pod };
     },
   };
 }

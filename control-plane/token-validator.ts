@@ -10,6 +10,8 @@ import { WeftError } from '../proto/errors.ts';
 export interface TokenIdentity {
   namespace: string;
   serviceAccount: string;
+  /** The pod the token is bound to, when the token says (a projected ServiceAccount token); bootstrap tokens name none. */
+  pod?: string;
 }
 
 export interface TokenValidator {

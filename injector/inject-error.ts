@@ -9,7 +9,8 @@ export type InjectErrorCode =
   | 'WEFT_ERR_INJECT_CONFLICT'
   | 'WEFT_ERR_INJECT_POD_INVALID'
   | 'WEFT_ERR_INJECT_REVIEW_INVALID'
-  | 'WEFT_ERR_INJECT_BODY_TOO_LARGE';
+  | 'WEFT_ERR_INJECT_BODY_TOO_LARGE'
+  | 'WEFT_ERR_INJECT_VERSION_INVALID';
 
 export class InjectError extends WeftError {
   declare readonly code: InjectErrorCode;

@@ -6,14 +6,20 @@
 //   --namespaces-file            optional JSON [{name, labels, annotations}] of known namespaces;
 //                                without it, namespaces are read from the Kubernetes API
 //                                (--kubeconfig, else $KUBECONFIG, ~/.kube/config or in-cluster)
+//   --kubernetes-version         the cluster's version (v1.29.0, 1.30+ ...); without it, the
+//                                apiserver's GET /version at start (Kubernetes API mode only).
+//                                >= 1.29: weft-proxy is injected as a native sidecar (kube-version.ts)
 import { readFileSync, watchFile, unwatchFile } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createLogger, parseLogLevel } from '../proto/log.ts';
 import { PORTS } from '../proto/mesh.ts';
 import { batchedStderr } from './log-writer.ts';
 import { StaticNamespaceLookup, type NamespaceLookup } from './namespace-lookup.ts';
-import { createKubeNamespaceLookup, type KubeNamespaceLookup } from './namespace-lookup-kube.ts';
+import { createKubeNamespaceLookup, loadKubeConfigForInjector, type KubeNamespaceLookup } from './namespace-lookup-kube.ts';
 import type { NamespaceMeta } from './patch.ts';
+import { formatKubeVersion, parseKubeVersion, supportsNativeSidecars, type KubeVersion } from './kube-version.ts';
+import { fetchKubeVersion } from './kube-version-fetch.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { start } from './webhook-server.ts';
 
 const env = process.env;
@@ -36,6 +42,7 @@ const { values } = parseArgs({
     'namespaces-file': { type: 'string', default: env.WEFT_NAMESPACES_FILE },
     kubeconfig: { type: 'string', default: env.WEFT_KUBECONFIG },
     'namespace-cache-ms': { type: 'string', default: env.WEFT_NAMESPACE_CACHE_MS ?? '1000' },
+    'kubernetes-version': { type: 'string', default: env.WEFT_KUBERNETES_VERSION },
     'log-level': { type: 'string', default: env.WEFT_LOG_LEVEL ?? 'info' },
   },
 });
@@ -61,18 +68,53 @@ const log = createLogger(parseLogLevel(values['log-level']), 'injector', batched
 const nsFile = values['namespaces-file'];
 const cacheMs = Number(values['namespace-cache-ms']);
 if (!Number.isFinite(cacheMs) || cacheMs < 0) fail(`--namespace-cache-ms ${values['namespace-cache-ms']}: expected a number of ms`);
-function kubeLookup(): KubeNamespaceLookup {
+let versionOverride: KubeVersion | undefined;
+try {
+  versionOverride = values['kubernetes-version'] === undefined ? undefined : parseKubeVersion(values['kubernetes-version']);
+} catch (err) {
+  fail(`--kubernetes-version: ${(err as Error).message}`);
+}
+function loadKubeConfig(): KubeConfig {
   try {
-    return createKubeNamespaceLookup({ kubeconfigPath: values.kubeconfig, ttlMs: cacheMs });
+    return loadKubeConfigForInjector(values.kubeconfig);
   } catch (err) {
     return fail(`cannot load the kubeconfig to read namespaces: ${(err as Error).message}`);
   }
 }
-const kubeNamespaces = nsFile === undefined ? kubeLookup() : undefined;
+function kubeLookup(kubeConfig: KubeConfig): KubeNamespaceLookup {
+  try {
+    return createKubeNamespaceLookup({ kubeConfig, ttlMs: cacheMs });
+  } catch (err) {
+    return fail(`cannot load the kubeconfig to read namespaces: ${(err as Error).message}`);
+  }
+}
+const kubeConfig = nsFile === undefined ? loadKubeConfig() : undefined;
+const kubeNamespaces = kubeConfig === undefined ? undefined : kubeLookup(kubeConfig);
 const namespaces: NamespaceLookup =
   kubeNamespaces ?? new StaticNamespaceLookup(JSON.parse(readFileSync(nsFile ?? '', 'utf8')) as NamespaceMeta[]);
 const readTls = (): { cert: Buffer; key: Buffer } => ({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
 const opt = <K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } => (v === undefined ? {} : ({ [k]: v } as { [P in K]?: V }));
+
+// The proxy's shape follows the cluster's version: a native sidecar from 1.29,
+// else a classic one. Unknown (no flag, no API, or it did not answer): classic,
+// which works on every version (the control plane ends it for finished Jobs).
+async function clusterVersion(): Promise<{ version: KubeVersion | undefined; from: string }> {
+  if (versionOverride !== undefined) return { version: versionOverride, from: '--kubernetes-version' };
+  if (kubeConfig === undefined) return { version: undefined, from: 'unknown (--namespaces-file, no --kubernetes-version)' };
+  try {
+    return { version: await fetchKubeVersion(kubeConfig), from: 'apiserver' };
+  } catch (err) {
+    log.warn('cannot read the apiserver version; injecting the classic sidecar', { error: (err as Error).message, code: (err as { code?: string }).code });
+    return { version: undefined, from: 'unknown (GET /version failed)' };
+  }
+}
+const cluster = await clusterVersion();
+const nativeSidecar = cluster.version !== undefined && supportsNativeSidecars(cluster.version);
+log.info('proxy injection shape', {
+  kubernetesVersion: cluster.version === undefined ? 'unknown' : formatKubeVersion(cluster.version),
+  from: cluster.from,
+  sidecar: nativeSidecar ? 'native (init container, restartPolicy Always)' : 'classic (spec.containers)',
+});
 
 const webhook = await start({
   ...addr(values.addr),
@@ -91,6 +133,7 @@ const webhook = await start({
     ...opt('trustDomain', values['trust-domain']),
     ...opt('meshNamespace', values['mesh-namespace']),
     ...opt('trustBundleConfigMap', values['trust-bundle-configmap']),
+    nativeSidecar,
   },
 });
 process.stdout.write(`${JSON.stringify({ listening: { webhook: webhook.port, admin: webhook.adminPort } })}\n`);

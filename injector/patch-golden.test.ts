@@ -1,7 +1,9 @@
 // Golden tests of injectionPatch(): each injector/testdata/<case>.yaml holds
-// a Namespace and a Pod; <case>.patch.json holds the expected decision and
-// JSON Patch (or the expected error). Regenerate after an intended change
-// with WEFT_UPDATE_GOLDEN=1 npx vitest run injector/patch-golden.test.ts, and
+// a Namespace and a Pod, and optionally a `kind: InjectOptions` document whose
+// `options` are merged over GOLDEN_OPTIONS (e.g. `nativeSidecar: true`);
+// <case>.patch.json holds the expected decision and JSON Patch (or the
+// expected error). Regenerate after an intended change with
+// WEFT_UPDATE_GOLDEN=1 npx vitest run injector/patch-golden.test.ts, and
 // review the diff.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -20,6 +22,7 @@ export const GOLDEN_OPTIONS: InjectOptions = { proxyImage: 'ghcr.io/weft/weft:0.
 interface Case {
   namespace: NamespaceMeta;
   pod: Record<string, unknown>;
+  options: InjectOptions;
 }
 
 function load(file: string): Case {
@@ -28,12 +31,13 @@ function load(file: string): Case {
   const pod = docs.find((d) => d.kind === 'Pod');
   if (pod === undefined) throw new Error(`${file}: no Pod`);
   const podNs = (pod.metadata as { namespace?: string }).namespace ?? 'default';
-  return { namespace: ns?.metadata ?? { name: podNs }, pod };
+  const extra = docs.find((d) => d.kind === 'InjectOptions') as { options?: Partial<InjectOptions> } | undefined;
+  return { namespace: ns?.metadata ?? { name: podNs }, pod, options: { ...GOLDEN_OPTIONS, ...extra?.options } };
 }
 
 function run(c: Case): unknown {
   try {
-    return injectionPatch(c.pod, c.namespace, GOLDEN_OPTIONS);
+    return injectionPatch(c.pod, c.namespace, c.options);
   } catch (err) {
     if (!(err instanceof InjectError)) throw err;
     return { error: { code: err.code, key: err.key ?? null, message: err.message } };
@@ -49,6 +53,7 @@ describe('injectionPatch golden files (injector/testdata)', () => {
     for (const name of [
       'namespace-annotated', 'namespace-labelled', 'pod-opt-out', 'pod-opt-in', 'host-network', 'kube-system',
       'already-injected', 'skip-ports', 'resources', 'log-level', 'no-annotations', 'existing-init-volumes',
+      'job-classic-sidecar', 'job-native-sidecar', 'native-sidecar-no-init',
     ]) {
       expect(cases).toContain(`${name}.yaml`);
     }
@@ -66,11 +71,25 @@ describe('injectionPatch golden files (injector/testdata)', () => {
     // Whatever the golden file says, the patch must apply to the pod it came from.
     const result = actual as { inject?: boolean; patch?: Parameters<typeof applyPatch>[1] };
     if (result.inject === true && result.patch !== undefined) {
-      const patched = applyPatch(c.pod, result.patch) as { spec: { containers: { name: string }[]; initContainers: { name: string }[] } };
-      expect(patched.spec.containers[0]?.name).toBe('weft-proxy');
-      expect(patched.spec.initContainers.at(-1)?.name).toBe('weft-init');
-      // Injecting the injected pod again is a no-op.
-      expect(injectionPatch(patched, c.namespace, GOLDEN_OPTIONS).decision).toBe('already-injected');
+      type Container = { name: string; restartPolicy?: string; startupProbe?: unknown; lifecycle?: unknown };
+      const patched = applyPatch(c.pod, result.patch) as { spec: { containers: Container[]; initContainers: Container[] } };
+      const appNames = (c.pod.spec as { containers: { name: string }[] }).containers.map((x) => x.name);
+      if (c.options.nativeSidecar === true) {
+        // weft-init, then the proxy as a native sidecar, after the pod's own init containers; the app containers untouched in place.
+        expect(patched.spec.initContainers.slice(-2).map((x) => x.name)).toEqual(['weft-init', 'weft-proxy']);
+        const proxy = patched.spec.initContainers.at(-1);
+        expect(proxy?.restartPolicy).toBe('Always');
+        expect(proxy?.startupProbe).toBeDefined();
+        expect(proxy?.lifecycle).toBeUndefined();
+        expect(patched.spec.containers.map((x) => x.name)).toEqual(appNames);
+      } else {
+        expect(patched.spec.containers.map((x) => x.name)).toEqual(['weft-proxy', ...appNames]);
+        expect(patched.spec.initContainers.at(-1)?.name).toBe('weft-init');
+        expect(patched.spec.containers[0]?.restartPolicy).toBeUndefined();
+      }
+      // Injecting the injected pod again is a no-op, in either shape.
+      expect(injectionPatch(patched, c.namespace, c.options).decision).toBe('already-injected');
+      expect(injectionPatch(patched, c.namespace, { ...c.options, nativeSidecar: c.options.nativeSidecar !== true }).decision).toBe('already-injected');
     }
   });
 });

@@ -62,6 +62,7 @@ describe('patchJson', () => {
       OPTS,
       { ...OPTS, installDir: '/opt/weft/', trustDomain: 'example.org', meshNamespace: 'mesh', tokenExpirationSeconds: 3600 },
       { ...OPTS, defaultResources: { cpuRequest: '50m' }, defaultLogLevel: 'warn', imagePullPolicy: 'Always' },
+      { ...OPTS, nativeSidecar: true },
     ];
     for (const a of annotations) {
       for (const spec of specs) {

@@ -176,3 +176,36 @@ describe('shutdownTimings', () => {
     );
   });
 });
+
+describe('injectionPatch with nativeSidecar (Kubernetes >= 1.29)', () => {
+  const NATIVE: InjectOptions = { ...OPTS, nativeSidecar: true };
+  type Container = { name: string; restartPolicy?: string; env?: { name: string; value?: string }[]; lifecycle?: unknown; startupProbe?: unknown; readinessProbe?: unknown };
+  type NativePatched = { spec: { containers: Container[]; initContainers: Container[] } };
+
+  it('puts the proxy right after weft-init, after the pod\'s own init containers, with restartPolicy Always and a startupProbe on /ready', () => {
+    const p = pod({}, { initContainers: [{ name: 'a' }, { name: 'b' }], containers: [{ name: 'app', readinessProbe: { tcpSocket: { port: 8080 } } }] });
+    const r = injectionPatch(p, ENABLED, NATIVE);
+    const out = applyPatch(p, r.patch) as NativePatched;
+    expect(out.spec.initContainers.map((c) => c.name)).toEqual(['a', 'b', 'weft-init', 'weft-proxy']);
+    expect(out.spec.containers.map((c) => c.name)).toEqual(['app']);
+    const proxy = out.spec.initContainers[3] as Container;
+    expect(proxy.restartPolicy).toBe('Always');
+    expect(proxy.startupProbe).toEqual({ httpGet: { path: '/ready', port: 4191 }, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 120 });
+    expect(proxy.lifecycle).toBeUndefined();
+    expect(proxy.readinessProbe).toBeDefined();
+    // The app's rewritten probe: its original goes to the native sidecar.
+    expect(r.patch.map((op) => op.path)).toContain('/spec/initContainers/3/env/-');
+    expect(JSON.parse(proxy.env?.find((e) => e.name === 'WEFT_APP_PROBES')?.value ?? '{}')).toEqual({ 'app/readyz': { tcpSocket: { port: 8080 } } });
+    expect(out.spec.containers[0]?.readinessProbe).toMatchObject({ httpGet: { port: 4191, path: '/app-health/app/readyz' } });
+  });
+
+  it('leaves the classic shape as it was when off, and never injects a pod that has either shape', () => {
+    const classic = injectionPatch(pod(), ENABLED, { ...OPTS, nativeSidecar: false });
+    expect(classic.patch).toEqual(injectionPatch(pod(), ENABLED, OPTS).patch);
+    const native = applyPatch(pod(), injectionPatch(pod(), ENABLED, NATIVE).patch);
+    expect(injectionPatch(native, ENABLED, OPTS).decision).toBe('already-injected');
+    // A proxy init container alone (someone else's weft-init removed) still counts.
+    const proxyOnly = pod({}, { initContainers: [{ name: 'weft-proxy', restartPolicy: 'Always' }] });
+    expect(injectionPatch(proxyOnly, ENABLED, NATIVE).decision).toBe('already-injected');
+  });
+});

@@ -94,6 +94,13 @@ export interface InjectOptions {
   defaultLogLevel?: LogLevel;
   /** Default proxy resources; the proxy-cpu-* / proxy-memory-* annotations override them. */
   defaultResources?: ProxyResources;
+  /**
+   * Inject weft-proxy as a native sidecar (Kubernetes >= 1.29, kube-version.ts):
+   * an init container with `restartPolicy: Always` right after weft-init, held
+   * ready by a startupProbe, instead of the first member of spec.containers
+   * with a postStart hook. A Job's pod then completes by itself. Default false.
+   */
+  nativeSidecar?: boolean;
 }
 
 export interface ProxyResources {
@@ -323,6 +330,7 @@ interface Resolved {
   trustBundleConfigMap: string;
   trustBundleKey: string;
   tokenExpirationSeconds: number;
+  nativeSidecar: boolean;
 }
 
 function resolveOptions(o: InjectOptions): Resolved {
@@ -342,6 +350,7 @@ function resolveOptions(o: InjectOptions): Resolved {
     trustBundleConfigMap: o.trustBundleConfigMap ?? 'weft-trust-bundle',
     trustBundleKey: o.trustBundleKey ?? 'ca-bundle.crt',
     tokenExpirationSeconds: o.tokenExpirationSeconds ?? 86_400,
+    nativeSidecar: o.nativeSidecar ?? false,
   };
 }
 
@@ -411,9 +420,21 @@ function proxyContainer(r: Resolved, s: ProxySettings): JsonValue {
       { name: 'weft-inbound', containerPort: PORTS.proxyInbound, protocol: 'TCP' },
       { name: 'weft-admin', containerPort: PORTS.proxyAdmin, protocol: 'TCP' },
     ],
-    // As linkerd-await: the kubelet starts the next container (the app) only
-    // after this hook returns, so the app's first request finds a ready proxy.
-    lifecycle: { postStart: { exec: { command: [...r.awaitCommand] } } },
+    ...(r.nativeSidecar
+      ? {
+          // A native sidecar: started after weft-init, kept running beside the
+          // app containers, not waited for when they finish, stopped after them.
+          restartPolicy: 'Always',
+          // The kubelet starts the next container only once this passes (a
+          // sidecar's startupProbe is what its "started" means): the app's first
+          // request finds a ready proxy. 1 s apart, for up to 2 min as await-ready.
+          startupProbe: { httpGet: { path: '/ready', port: PORTS.proxyAdmin }, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 120 },
+        }
+      : {
+          // As linkerd-await: the kubelet starts the next container (the app) only
+          // after this hook returns, so the app's first request finds a ready proxy.
+          lifecycle: { postStart: { exec: { command: [...r.awaitCommand] } } },
+        }),
     readinessProbe: { httpGet: { path: '/ready', port: PORTS.proxyAdmin }, initialDelaySeconds: 1, periodSeconds: 2, failureThreshold: 3 },
     livenessProbe: { httpGet: { path: '/live', port: PORTS.proxyAdmin }, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3 },
     securityContext: {
@@ -463,8 +484,9 @@ function appendAll(path: string, existing: unknown[] | undefined, items: readonl
 // are small and emptied when full: the settings come from pod annotations.
 
 interface Parts {
-  /** [weft-init] */
+  /** [weft-init], or [weft-init, weft-proxy] for a native sidecar. */
   initContainers: readonly JsonValue[];
+  /** weft-proxy, for spec.containers (classic) or initContainers (native). */
   proxyContainer: JsonValue;
   volumes: readonly JsonValue[];
 }
@@ -491,8 +513,9 @@ function frozenJson<T extends JsonValue>(v: T): T {
 
 function buildParts(r: Resolved, s: ProxySettings): Parts {
   const init = frozenJson(initContainer(r, s));
+  const proxy = frozenJson(proxyContainer(r, s));
   const vols = volumes(r).map(frozenJson);
-  return { initContainers: frozenJson([init]), proxyContainer: frozenJson(proxyContainer(r, s)), volumes: frozenJson(vols) };
+  return { initContainers: frozenJson(r.nativeSidecar ? [init, proxy] : [init]), proxyContainer: proxy, volumes: frozenJson(vols) };
 }
 
 /** The containers and volumes to add for these options and settings (cached; see above). */
@@ -554,7 +577,7 @@ export function injectionPatch(pod: unknown, namespace: NamespaceMeta, opts: Inj
   if (annotations[PROXY_VERSION_KEY] !== undefined) {
     return skip('already-injected', `already injected (annotation ${PROXY_VERSION_KEY}=${annotations[PROXY_VERSION_KEY]})`, warnings);
   }
-  if (view.containers.some((c) => c.name === PROXY_CONTAINER) || (view.initContainers ?? []).some((c) => c.name === INIT_CONTAINER)) {
+  if (view.containers.some((c) => c.name === PROXY_CONTAINER) || (view.initContainers ?? []).some((c) => c.name === INIT_CONTAINER || c.name === PROXY_CONTAINER)) {
     return skip('already-injected', `already injected (the pod has a ${PROXY_CONTAINER} or ${INIT_CONTAINER} container)`, warnings);
   }
 
@@ -613,15 +636,22 @@ export function injectionPatch(pod: unknown, namespace: NamespaceMeta, opts: Inj
   }
   // weft-init runs after the pod's own init containers: theirs still reach
   // the network directly, since no proxy would be there to take redirected
-  // connections yet.
+  // connections yet. A native sidecar comes right after weft-init (the rules
+  // are in place before it starts, and it is ready before any app container
+  // starts), so the pod's own init containers behave the same in both shapes.
   patch.push(...appendAll('/spec/initContainers', view.initContainers, parts.initContainers));
   // Probes go through the proxy's admin port (probe-rewrite.ts); rewritten
-  // before the proxy is inserted, while the app containers keep their indices.
+  // before a classic proxy is inserted, while the app containers keep their indices.
   const probes = rewriteProbes(view.containers, PORTS.proxyAdmin);
   patch.push(...(probes.ops as JsonPatchOp[]));
-  patch.push({ op: 'add', path: '/spec/containers/0', value: parts.proxyContainer });
+  let proxyPath = '/spec/containers/0';
+  if (opts.nativeSidecar === true) {
+    proxyPath = `/spec/initContainers/${(view.initContainers?.length ?? 0) + 1}`;
+  } else {
+    patch.push({ op: 'add', path: proxyPath, value: parts.proxyContainer });
+  }
   if (probes.ops.length > 0) {
-    patch.push({ op: 'add', path: '/spec/containers/0/env/-', value: { name: APP_PROBES_ENV, value: JSON.stringify(probes.probes) } });
+    patch.push({ op: 'add', path: `${proxyPath}/env/-`, value: { name: APP_PROBES_ENV, value: JSON.stringify(probes.probes) } });
   }
   patch.push(...appendAll('/spec/volumes', view.volumes, parts.volumes));
   return { inject: true, decision: 'injected', reason: `injected: ${by} has ${INJECT_KEY}: enabled`, patch, warnings };

@@ -60,6 +60,7 @@ export const ERROR_CODES = [
   'WEFT_ERR_INJECT_POD_INVALID',
   'WEFT_ERR_INJECT_REVIEW_INVALID',
   'WEFT_ERR_INJECT_BODY_TOO_LARGE',
+  'WEFT_ERR_INJECT_VERSION_INVALID',
   'WEFT_ERR_INIT_IPTABLES',
   // control plane: Kubernetes API requests (TokenReview, split status, Events, CA Secret)
   'WEFT_ERR_KUBE_API',

@@ -206,7 +206,7 @@ const nack: Ack = { version: 'v43-9e8d', ok: false, error: 'route api-canary: in
 
 const subscribeMessage: ProxyMessage = { subscribe };
 const ackMessage: ProxyMessage = { ack };
-const configUpdate: ConfigUpdate = { config: fullConfig };
+const configUpdate: ConfigUpdate = { config: fullConfig, shutdown: { reason: 'WorkloadSucceeded' } };
 
 // ---------------------------------------------------------------------------
 
@@ -330,6 +330,6 @@ describe('mesh.proto through @grpc/proto-loader (the gRPC path)', () => {
       retry: null,
     });
     expect(grpcRoundTrip('HttpMatch', {})).toStrictEqual({ path: null, methods: [], headers: [] });
-    expect(grpcRoundTrip('ConfigUpdate', {})).toStrictEqual({ config: null });
+    expect(grpcRoundTrip('ConfigUpdate', {})).toStrictEqual({ config: null, shutdown: null });
   });
 });

@@ -146,7 +146,20 @@ export interface Ack {
 
 export interface ConfigUpdate {
   config: ProxyConfig;
+  /** Set when the proxy must drain and exit (mesh.proto rule 5); absent or null otherwise. */
+  shutdown?: Shutdown | null;
 }
+
+/** Why the control plane asks a proxy to shut down (mesh.proto `Shutdown.reason`). */
+export type ShutdownReason = 'WorkloadSucceeded' | 'WorkloadFailed';
+
+export interface Shutdown {
+  /** A ShutdownReason from this control plane; any string from another. */
+  reason: string;
+}
+
+/** The injected proxy's container name: the injector adds it, the control plane recognises meshed pods by it. */
+export const PROXY_CONTAINER = 'weft-proxy';
 
 // Identity
 

@@ -108,6 +108,9 @@ const proxy = await start({
   ...(controlPlane !== undefined ? { controlPlane } : {}),
   logger: log,
   onShutdown: () => void stop('admin /shutdown'),
+  // The pod's Job has finished (the proxy has logged it): no grace, its pod is
+  // no longer ready and no caller is sent here; drain, then exit 0.
+  onShutdownRequested: () => void stop(undefined, { graceMs: 0 }),
 });
 process.stdout.write(`${JSON.stringify({ listening: proxy.ports })}\n`);
 
@@ -123,12 +126,13 @@ const watcher =
       });
 
 let stopping = false;
-async function stop(why: string): Promise<void> {
+/** Closes the proxy and exits 0; `why` is logged (undefined: already logged). */
+async function stop(why: string | undefined, opts?: { graceMs: number }): Promise<void> {
   if (stopping) return;
   stopping = true;
-  log.info('shutting down', { why });
+  if (why !== undefined) log.info('shutting down', { why });
   watcher?.close();
-  await proxy.close();
+  await proxy.close(opts);
   process.exit(0);
 }
 process.on('SIGTERM', () => void stop('SIGTERM'));

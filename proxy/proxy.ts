@@ -103,6 +103,13 @@ export interface ProxyStartConfig {
   appProbes?: ReadonlyMap<string, AppProbe>;
   /** Called when /shutdown is requested. */
   onShutdown?: () => void;
+  /**
+   * Called (once) when the control plane asks this proxy to shut down: its
+   * pod's app containers have finished for good (a Job's; mesh.proto rule 5).
+   * The process should then `close({ graceMs: 0 })` and exit 0, so that the
+   * pod completes. Default: close({ graceMs: 0 }).
+   */
+  onShutdownRequested?: (reason: string) => void;
   /** Control-plane mode: config and certificates come from the control plane. */
   controlPlane?: ControlPlaneTarget & {
     /** This workload's SPIFFE ID. */
@@ -124,8 +131,12 @@ export interface Proxy {
   /** The config in force, if any. */
   current(): ProxyConfig | undefined;
   ready(): boolean;
-  /** Stops accepting, lets in-flight requests finish (up to drainTimeoutMs), then closes. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting, lets in-flight requests finish (up to drainTimeoutMs), then closes.
+   * `graceMs` replaces shutdownGraceMs (0: when no caller can still be sent here,
+   * as once a Job's pod has finished). The first call's options hold.
+   */
+  close(opts?: { graceMs?: number }): Promise<void>;
 }
 
 async function listen(server: net.Server, l: Listen | undefined, defHost: string, defPort: number): Promise<number> {
@@ -454,7 +465,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
     },
     current: () => runtime?.config,
     ready: () => !draining && runtime !== undefined && inboundListener.hasTls,
-    close() {
+    close(opts) {
       closing ??= (async () => {
         // 1. Not ready any more (the kubelet and callers' control plane take
         //    the endpoint out), but still serving: new connections are
@@ -462,7 +473,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
         draining = true;
         // HTTP/2 callers get GOAWAY: open streams finish, new ones go to a new connection.
         for (const h of [outboundH2, inboundH2]) for (const session of h.sessions) session.close();
-        const graceMs = cfg.shutdownGraceMs ?? 0;
+        const graceMs = opts?.graceMs ?? cfg.shutdownGraceMs ?? 0;
         if (graceMs > 0) {
           log.info('shutting down: not ready, still accepting', { graceMs });
           await new Promise((r) => setTimeout(r, graceMs));
@@ -560,6 +571,15 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
   ports.admin = await admin.listen(cfg.admin?.port ?? PORTS.proxyAdmin, cfg.admin?.host ?? '0.0.0.0');
   log.info('proxy listening', ports);
 
+  let shutdownRequested = false;
+  const onShutdownRequested = (reason: string): void => {
+    if (shutdownRequested) return;
+    shutdownRequested = true;
+    log.info('workload finished, shutting down', { reason });
+    if (cfg.onShutdownRequested !== undefined) cfg.onShutdownRequested(reason);
+    else void proxy.close({ graceMs: 0 });
+  };
+
   const cp = cfg.controlPlane;
   if (cp !== undefined) {
     clients.push(
@@ -569,6 +589,7 @@ export async function start(cfg: ProxyStartConfig = {}): Promise<Proxy> {
         log,
         random,
         apply: (raw) => proxy.applyConfig(raw),
+        onShutdown: onShutdownRequested,
         subscribe: () => ({
           namespace: cfg.namespace ?? 'default',
           pod: cp.pod,

@@ -1,6 +1,8 @@
 // The proxy's config client: Config.Stream per mesh.proto's rules. Subscribe,
 // apply each snapshot, ack or nack it; on any stream failure keep serving the
-// last good config and reconnect with exponential backoff and full jitter.
+// last good config and reconnect with exponential backoff and full jitter. An
+// update with `shutdown` set (rule 5: the pod's Job has finished) is neither
+// applied nor acked: it goes to onShutdown, and the stream is not resumed.
 import * as grpc from '@grpc/grpc-js';
 import { meshGrpc } from '../../proto/mesh-grpc.ts';
 import type { ConfigUpdate, ProxyMessage, Subscribe } from '../../proto/mesh.ts';
@@ -11,6 +13,8 @@ import type { Logger } from '../../proto/log.ts';
 export interface ConfigClientOptions extends ControlPlaneTarget {
   subscribe: () => Subscribe;
   apply: (raw: unknown) => ApplyResult;
+  /** The control plane asks this proxy to shut down (mesh.proto rule 5), with its reason. */
+  onShutdown?: (reason: string) => void;
   random?: () => number;
   log: Logger;
 }
@@ -41,6 +45,12 @@ export function startConfigClient(o: ConfigClientOptions): { close(): void; conn
     stream.on('data', (update: ConfigUpdate) => {
       failures = 0;
       live = true;
+      if (update.shutdown !== undefined && update.shutdown !== null && o.onShutdown !== undefined) {
+        // The end of this proxy: no reconnect once the stream goes (close() follows).
+        closed = true;
+        o.onShutdown(update.shutdown.reason);
+        return;
+      }
       const result = o.apply(update.config);
       stream.write({ ack: { version: result.version, ok: result.ok, error: result.error ? `${result.error.code}: ${result.error.message}` : '' } });
     });
