@@ -137,6 +137,12 @@ export function createClusterPki(opts: ClusterPkiOptions = {}): ClusterPki {
   return { ca, apiserver, admin, serviceAccount: generateRsaKey() };
 }
 
+/** Issues a serving certificate from the cluster CA (e.g. the real node's kubelet). */
+export function issueServingCert(ca: CertAndKey, commonName: string, ipAddresses: readonly string[], dnsNames: readonly string[] = []): CertAndKey {
+  const key = generateRsaKey();
+  return { ...key, certPem: signCert({ commonName, key, issuer: ca, serverAuth: true, ipAddresses: [...ipAddresses], dnsNames: [...dnsNames] }) };
+}
+
 /** Issues a client certificate from the cluster CA (e.g. a less privileged user for RBAC tests). */
 export function issueClientCert(ca: CertAndKey, user: string, groups: readonly string[] = []): CertAndKey {
   const key = generateRsaKey();

@@ -35,6 +35,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClusterPki, serviceAccountKeyId, type CertAndKey, type ClusterPki } from './cluster-pki.ts';
+import { prepareApiserverForNode, startRealNode, kubernetesServiceIp, type NodeApiserverSetup, type RealNode } from './real-node.ts';
+import { NODE_NETWORK } from './node-config.ts';
 
 export const K8S_CACHE_DIR = process.env['WEFT_K8S_CACHE'] || '/var/cache/weft-k8s';
 export const PROVISION_HINT =
@@ -65,7 +67,16 @@ export function clusterBinaries(): ClusterBinaries {
 
 /** Paths of the binaries that are missing or not executable; [] when all are there. */
 export function missingClusterBinaries(): string[] {
-  return Object.values(clusterBinaries()).filter((p) => {
+  const bin = path.join(K8S_CACHE_DIR, 'bin');
+  const node = [
+    ...['kubelet', 'kube-proxy', 'kube-scheduler', 'pause'].map((b) => path.join(bin, b)),
+    '/usr/bin/containerd',
+    '/usr/bin/ctr',
+    '/usr/sbin/runc',
+    '/usr/lib/cni/bridge',
+    '/usr/lib/cni/host-local',
+  ];
+  return [...Object.values(clusterBinaries()), ...node].filter((p) => {
     try {
       accessSync(p, fsConstants.X_OK);
       return false;
@@ -105,6 +116,12 @@ export interface ClusterOptions {
   extraControllerManagerArgs?: readonly string[];
   /** Per component. Default 90 s. */
   startTimeoutMs?: number;
+  /**
+   * Run a real node (real-node.ts: containerd, kubelet, kube-proxy,
+   * kube-scheduler; needs root and `npm run cluster:provision`). Needs the
+   * controller manager. Default false.
+   */
+  node?: boolean;
 }
 
 export interface KubectlOptions {
@@ -209,7 +226,9 @@ export interface Cluster {
    * alive) or SIGKILL (a crash).
    */
   restartApiserver(opts?: { downMs?: number; signal?: 'SIGTERM' | 'SIGKILL' }): Promise<void>;
-  /** Stops every process and removes the temp dir. Idempotent. */
+  /** The real node, when started with `node: true`. */
+  node?: RealNode;
+  /** Stops every process (the node first) and removes the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -425,7 +444,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-cluster-'));
   const components: Component[] = [];
+  let node: RealNode | undefined;
   const cleanup = async (): Promise<void> => {
+    if (node) await node.stop();
     for (const c of [...components].reverse()) await c.stop();
     if (process.env['WEFT_CLUSTER_KEEP'] === '1') {
       process.stderr.write(`[cluster] WEFT_CLUSTER_KEEP=1: kept ${dir}\n`);
@@ -435,7 +456,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   };
 
   try {
-    const pki = createClusterPki();
+    const withNode = opts.node ?? false;
+    if (withNode && !withControllerManager) throw new ClusterError('ERR_CLUSTER_OPTIONS', 'a real node needs the controller manager');
+    const pki = createClusterPki(withNode ? { extraIpAddresses: [kubernetesServiceIp(SERVICE_CLUSTER_IP_RANGE), NODE_NETWORK.hostIp] } : {});
     const file = (name: string): string => path.join(dir, name);
     await Promise.all([
       writeFile(file('ca.crt'), pki.ca.certPem),
@@ -449,6 +472,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       mkdir(file('home')),
     ]);
 
+    const nodeSetup: NodeApiserverSetup | undefined = withNode ? await prepareApiserverForNode(dir, pki, SERVICE_CLUSTER_IP_RANGE) : undefined;
     const [etcdClientPort, etcdPeerPort, apiPort, kcmPort] = (await distinctFreePorts(4)) as [
       number,
       number,
@@ -517,6 +541,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       // ServiceAccount admission rejects pods until the token controller has
       // made their ServiceAccount's token secret, so it is off without one.
       ...(withControllerManager ? [] : ['--disable-admission-plugins=ServiceAccount']),
+      ...(nodeSetup?.apiserverArgs ?? []),
       `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
       // The apiserver listens on loopback, which Endpoints may not hold: no
       // endpoints for the `kubernetes` Service.
@@ -793,6 +818,20 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         await cleanup();
       },
     };
+    if (withNode) {
+      node = await startRealNode({
+        host,
+        port: apiPort,
+        server,
+        dir,
+        kubeconfigPath,
+        pki,
+        binDir: path.join(K8S_CACHE_DIR, 'bin'),
+        api,
+        kubectl: (args, kopts) => cluster.kubectl(args, kopts),
+      });
+      cluster.node = node;
+    }
     return cluster;
   } catch (err) {
     await cleanup();

@@ -3,7 +3,14 @@
 #   - etcd                      Debian's etcd-server (/usr/bin/etcd)
 #   - kubectl                   Debian's kubernetes-client (1.20.2), in $CACHE/bin
 #   - kube-apiserver,           built from Debian's `kubernetes` source package
-#     kube-controller-manager   (bookworm, 1.20.2, Go deps vendored), in $CACHE/bin
+#     kube-controller-manager,  (bookworm, 1.20.2, Go deps vendored), in $CACHE/bin
+#     kubelet, kube-proxy,
+#     kube-scheduler
+#   - pause                     the pod sandbox's binary, Kubernetes'
+#                               build/pause/linux/pause.c compiled static, in $CACHE/bin
+#   - the real node's runtime   Debian's containerd, runc, containernetworking-plugins
+#                               (bridge, host-local), busybox-static (a test image),
+#                               iptables, conntrack; their services are kept from starting
 #
 # Idempotent: a stamp in $CACHE/bin records what was built; a later run that
 # finds it (and the packages) returns at once. The cache lives outside the repo:
@@ -26,8 +33,8 @@ STAMP="${BIN_DIR}/.provisioned"
 GO_ROOT=/usr/lib/go-1.19
 REFLECT2_SRC=/usr/share/gocode/src/github.com/modern-go/reflect2
 # Bump when the recipe changes so that old caches are rebuilt.
-RECIPE=3
-BINARIES=(kube-apiserver kube-controller-manager)
+RECIPE=4
+BINARIES=(kube-apiserver kube-controller-manager kubelet kube-proxy kube-scheduler)
 
 now() { date +%s.%N; }
 since() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.1fs", e - s }'; }
@@ -56,6 +63,15 @@ PACKAGES=(
   "dpkg-dev:/usr/bin/dpkg-source"
   "xz-utils:/usr/bin/xz"
   "openssl:/usr/bin/openssl"
+  "containerd:/usr/bin/containerd"
+  "runc:/usr/sbin/runc"
+  "containernetworking-plugins:/usr/lib/cni/bridge"
+  "busybox-static:/bin/busybox"
+  "iptables:/usr/sbin/iptables"
+  "conntrack:/usr/sbin/conntrack"
+  "gcc:/usr/bin/gcc"
+  "libc6-dev:/usr/include/signal.h"
+  "util-linux:/usr/bin/nsenter"
 )
 
 missing_packages() {
@@ -72,7 +88,7 @@ stamp_content() {
 all_built() {
   local b
   [ -f "${STAMP}" ] || return 1
-  for b in "${BINARIES[@]}" kubectl; do
+  for b in "${BINARIES[@]}" kubectl pause; do
     [ -x "${BIN_DIR}/${b}" ] || return 1
   done
   grep -qx "recipe=${RECIPE}" "${STAMP}"
@@ -101,8 +117,9 @@ if [ "${#MISSING[@]}" -gt 0 ]; then
   t=$(now)
   log "installing Debian packages: ${MISSING[*]}"
   apt_update_once
-  # Keep etcd-server's own service from starting (the harness starts its own
-  # etcd on free loopback ports). Only when the machine has no policy itself.
+  # Keep etcd-server's and containerd's own services from starting (the
+  # harness starts its own etcd on free loopback ports and its own containerd
+  # with its own paths). Only when the machine has no policy itself.
   policy=/usr/sbin/policy-rc.d
   own_policy=0
   if [ ! -e "${policy}" ]; then
@@ -239,7 +256,7 @@ mkdir -p "${TREE}/.go/src/k8s.io"
   export KUBE_GIT_MINOR=20
   # Server binaries are static anyway; this spares the build a C compiler.
   export CGO_ENABLED=0
-  make WHAT="cmd/kube-apiserver cmd/kube-controller-manager"
+  make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kubelet cmd/kube-proxy cmd/kube-scheduler"
 )
 log "build done in $(since "${t}")"
 
@@ -250,6 +267,12 @@ for b in "${BINARIES[@]}"; do
   mv "${BIN_DIR}/${b}.tmp" "${BIN_DIR}/${b}"
   log "${BIN_DIR}/${b}: $("${BIN_DIR}/${b}" --version 2>&1 | head -n1)"
 done
+
+# The sandbox binary: no registry can serve the pause image, so the real node
+# assembles it (test/cluster/images.ts) from this static build.
+gcc -Os -static -Wall -DVERSION=v1.20.2-weft -o "${BIN_DIR}/pause.tmp" "${TREE}/build/pause/linux/pause.c"
+mv "${BIN_DIR}/pause.tmp" "${BIN_DIR}/pause"
+log "${BIN_DIR}/pause: $("${BIN_DIR}/pause" -v 2>&1 | head -n1)"
 
 # The source tree and its build cache (_output/local/go, ~1.6 GB) stay in the
 # cache: a rebuild after a recipe change then takes a fraction of the time.
