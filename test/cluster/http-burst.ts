@@ -1,5 +1,7 @@
-// Run inside a pod's network namespace by the test kubelet's exec() (like
-// `kubectl exec pod -- curl ...`): N HTTP GETs to a URL, optionally with
+// Run inside a pod: by `kubectl exec -i <pod> -- node --input-type=module-typescript - '<spec>'`
+// with this file on stdin (the app container's own view: its DNS, its
+// iptables rules), or from the host in the pod's network namespace
+// (RealNode.netnsExec, e.g. as the proxy's uid 2102): N HTTP GETs to a URL, optionally with
 // another Host header (transparent mode: the connection goes wherever the
 // URL points, iptables hands it to the proxy, the proxy routes by Host), a
 // few at a time over keep-alive connections. Prints one JSON summary:

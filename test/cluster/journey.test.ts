@@ -1,45 +1,32 @@
-// The user's journey on a real kube-apiserver 1.20 + controller manager,
-// with pods run by the test kubelet (node-agent.ts) in network namespaces
-// whose traffic weft-init really redirects (issue 5, acceptance 4 and 5):
+// The user's journey on a real node (real-node.ts: kubelet, containerd,
+// kube-proxy) against a real kube-apiserver 1.20 + controller manager
+// (issue 5 acceptance 4 and 5, issue 14 acceptance 2):
 //
-//   weft install | kubectl apply -f -
+//   weft install --image weft.dev/weft:test --image-pull-policy Never | kubectl apply -f -
 //   kubectl annotate namespace demo weft.dev/inject=enabled config.weft.dev/inbound-mode=strict
 //     (the cluster default is permissive; the namespace asks for strict)
-//   kubectl apply (a client, web-v1 and web-v2 Deployments, Services)
+//   kubectl apply (a client, web-v1 and web-v2 Deployments whose containers
+//     have httpGet readiness and liveness probes on their app ports; Services)
 //   kubectl apply (TrafficSplit web: web-v1 80, web-v2 20)
 //   Prometheus: sum by (deployment) (rate(response_total{namespace="demo", direction="inbound"}[30s]))
 //
 // What runs where:
-//   - apiserver, etcd, controller manager: loopback (harness.ts). The
-//     apiserver runs with --enable-aggregator-routing, so that it calls a
-//     webhook Service through the Service's Endpoints (pod addresses) rather
-//     than its ClusterIP: there is no kube-proxy, ClusterIPs do not route.
-//   - Everything `weft install` prints is applied. Its two Deployments in
-//     weft-system stay Pending (the test kubelet takes only namespace demo):
-//     their pods would need the in-cluster API, which listens on loopback
-//     only. Instead the same programs run as processes on the host, on the
-//     test kubelet's bridge address, configured as the Deployments configure
-//     them but with a kubeconfig:
-//       control-plane/main.ts (Kubernetes mode): its CA from the installed
-//         Secret weft-identity, the trust bundle copied into demo, TokenReview
-//         for the proxies' projected tokens, split status written back;
-//       injector/main.ts: the installed serving certificate (Secret
-//         weft-injector-tls) and namespaces read from the API; the installed
-//         MutatingWebhookConfiguration is used unchanged (its caBundle, its
-//         service reference): the weft-injector Service loses its selector
-//         and its Endpoints name the host, as a Service fronting something
-//         outside the cluster would. The injector tells proxies to dial the
-//         control plane at <bridge address>:<port> (--control-plane) and
-//         that the Weft files are this checkout's build (dist/, as in the
-//         image; --install-dir), so the injected commands run here.
-//   - Pods of demo: bound and run by the test kubelet; weft-init's iptables
-//     rules, the proxy (uid 2102) and the app are real processes in the
-//     pod's network namespace; the projected token comes from TokenRequest.
+//   - apiserver, etcd, controller manager: loopback (harness.ts); the node's
+//     kubelet, containerd, kube-proxy and scheduler on the host.
+//   - Everything `weft install` prints runs as it would anywhere: the control
+//     plane and the injector are Deployments in weft-system running the image
+//     built from this checkout (node-images.ts); the apiserver calls the
+//     webhook through its Service (a ClusterIP, kube-proxy's rules on the
+//     host); the proxies dial weft-control-plane.weft-system.svc:8086 (the
+//     harness's cluster DNS, then the ClusterIP).
+//   - Pods of demo: real containers; weft-init's iptables rules, the proxy
+//     (uid 2102) and the app share the pod's network namespace; the kubelet
+//     probes from the node, through those rules.
 //   - Prometheus (Debian's 2.42, no Kubernetes discovery): on 127.0.0.1,
 //     deploy/'s scrape config with HTTP discovery from
 //     deploy/prometheus-pod-sd.ts, scraping the proxies' :4191 over the bridge.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -51,13 +38,11 @@ import { startPodSdServer, type PodSdServer } from '../../deploy/prometheus-pod-
 import { metricValue } from '../harness/mesh-fixture.ts';
 import { describeCluster } from './cluster-gate.ts';
 import { freePort, startCluster, type Cluster } from './harness.ts';
-import { buildDist } from '../harness/dist-build.ts';
-import { entryFile } from '../../proto/entry-points.ts';
-import { startListeningProcess, startPrometheus, waitFor, type ListeningProcess, type PrometheusServer } from './mesh-journey-fixture.ts';
-import { startNodeAgent, type NodeAgent } from './node-agent.ts';
+import { startPrometheus, waitFor, type PrometheusServer } from './mesh-journey-fixture.ts';
+import { NODE_IMAGES, type RealNode } from './real-node.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const IMAGE = 'weft.invalid/weft:test';
+const IMAGE = NODE_IMAGES.weft;
 const BURST = join(ROOT, 'test', 'cluster', 'http-burst.ts');
 const CLIENT_ID = 'spiffe://cluster.local/ns/demo/sa/client';
 const WEB_ID = 'spiffe://cluster.local/ns/demo/sa/web';
@@ -86,14 +71,17 @@ spec:
       terminationGracePeriodSeconds: 2
       containers:
         - name: web
-          image: weft.invalid/demo:1
-          command: [weft-demo, server]
+          image: ${NODE_IMAGES.weft}
+          imagePullPolicy: Never
+          command: [node, /weft/cli/demo-app.js, server]
           env:
             - { name: VERSION, value: ${version} }
             - { name: LATENCY_MS, value: "${latency}" }
             - { name: HOST, value: 0.0.0.0 }
             - { name: POD_NAME, valueFrom: { fieldRef: { fieldPath: metadata.name } } }
           ports: [{ name: http, containerPort: 8080 }]
+          readinessProbe: { httpGet: { path: /ready, port: http }, periodSeconds: 2 }
+          livenessProbe: { httpGet: { path: /live, port: http }, periodSeconds: 5 }
 `;
 const APPS = `
 apiVersion: v1
@@ -134,13 +122,16 @@ spec:
       terminationGracePeriodSeconds: 2
       containers:
         - name: client
-          image: weft.invalid/demo:1
-          command: [weft-demo, client]
+          image: ${NODE_IMAGES.weft}
+          imagePullPolicy: Never
+          command: [node, /weft/cli/demo-app.js, client]
           env:
             - { name: TARGET, value: "http://web.demo/" }
             - { name: RPS, value: "50" }
             - { name: HOST, value: 0.0.0.0 }
           ports: [{ name: admin, containerPort: 8080 }]
+          readinessProbe: { httpGet: { path: /, port: admin }, periodSeconds: 2 }
+          livenessProbe: { httpGet: { path: /, port: admin }, periodSeconds: 5 }
 `;
 const SPLIT = `
 apiVersion: split.smi-spec.io/v1alpha4
@@ -202,16 +193,14 @@ function plaintextGet(host: string, port: number): Promise<string> {
   });
 }
 
-describeCluster('the journey: weft install, annotate, deploy, split 80/20, Prometheus (acceptance 4 and 5)', () => {
+describeCluster('the journey on a real node: weft install, annotate, deploy with probes, split 80/20, Prometheus', () => {
   let cluster: Cluster;
-  let agent: NodeAgent;
+  let node: RealNode;
   let work: string;
-  let dist = '';
-  let controlPlane: ListeningProcess<{ grpc: number; admin: number }> | undefined;
-  let injector: ListeningProcess<{ webhook: number; admin?: number }> | undefined;
   let sd: PodSdServer | undefined;
   let prometheus: PrometheusServer | undefined;
   let splitActiveAt = 0;
+  let readyAt = 0;
 
   const demoPods = async (): Promise<DemoPod[]> =>
     (await cluster.api<{ items: DemoPod[] }>('GET', '/api/v1/namespaces/demo/pods')).body.items;
@@ -222,88 +211,62 @@ describeCluster('the journey: weft install, annotate, deploy, split 80/20, Prome
     return p;
   };
   const metrics = async (p: DemoPod): Promise<string> => (await fetch(`http://${p.status.podIP}:4191/metrics`)).text();
-  const burst = async (from: DemoPod, spec: { url: string; n: number; host?: string; concurrency?: number }, uid?: number): Promise<Burst> => {
-    const r = await agent.exec('demo', from.metadata.name, ['node', BURST, JSON.stringify(spec)], { ...(uid !== undefined ? { uid } : {}), timeoutMs: 120_000 });
-    if (r.code !== 0) throw new Error(`http-burst in ${from.metadata.name} exited ${r.code}: ${r.stderr}`);
+  /** http-burst.ts in the pod's app container (`kubectl exec -i ... node -`): the app's own connections, name resolution and all. */
+  const burst = async (from: DemoPod, spec: { url: string; n: number; host?: string; concurrency?: number }): Promise<Burst> => {
+    const container = from.spec.containers.find((c) => c.name !== 'weft-proxy')?.name ?? '';
+    const r = await node.exec('demo', from.metadata.name, ['node', '--input-type=module-typescript', '-', JSON.stringify(spec)], { container, input: readFileSync(BURST, 'utf8'), timeoutMs: 120_000 });
+    if (r.exitCode !== 0) throw new Error(`http-burst in ${from.metadata.name} exited ${r.exitCode}: ${r.stderr}`);
     return JSON.parse(r.stdout) as Burst;
   };
-  const diagnostics = (): string =>
-    [
-      `agent errors: ${agent?.errors.join('\n') ?? ''}`,
-      controlPlane ? `control plane log:\n${controlPlane.logTail(30)}` : '',
-      injector ? `injector log:\n${injector.logTail(30)}` : '',
-      ...(agent?.pods() ?? []).flatMap((p) => [`--- ${p.name} weft-proxy:\n${agent.logs('demo', p.name, 'weft-proxy').split('\n').slice(-15).join('\n')}`]),
-    ].join('\n');
+  /** http-burst.ts run from the host inside the pod's network namespace as `uid` (to send as the proxy's uid 2102). */
+  const burstAs = async (from: DemoPod, uid: number, spec: { url: string; n: number; host?: string; concurrency?: number }): Promise<Burst> => {
+    const r = await node.netnsExec('demo', from.metadata.name, [process.execPath, BURST, JSON.stringify(spec)], { uid });
+    if (r.exitCode !== 0) throw new Error(`http-burst as ${uid} in ${from.metadata.name} exited ${r.exitCode}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as Burst;
+  };
+  const diagnostics = async (): Promise<string> => {
+    const out: string[] = [];
+    for (const ns of ['weft-system', 'demo']) {
+      out.push((await cluster.kubectl(['-n', ns, 'get', 'pods', '-o', 'wide'], { allowFailure: true })).stdout);
+      out.push((await cluster.kubectl(['-n', ns, 'get', 'events', '--sort-by=.lastTimestamp'], { allowFailure: true })).stdout.split('\n').slice(-15).join('\n'));
+    }
+    for (const p of await demoPods()) {
+      out.push(`--- ${p.metadata.name} weft-proxy:\n${(await cluster.kubectl(['-n', 'demo', 'logs', p.metadata.name, '-c', 'weft-proxy', '--tail=15'], { allowFailure: true })).stdout}`);
+    }
+    return out.join('\n');
+  };
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'weft-journey-'));
-    dist = await buildDist();
-    cluster = await startCluster({ extraApiserverArgs: ['--enable-aggregator-routing=true'] });
-    agent = await startNodeAgent({ cluster, accept: (p) => p.metadata.namespace === 'demo' });
-  });
+    cluster = await startCluster({ node: true });
+    if (!cluster.node) throw new Error('no real node');
+    node = cluster.node;
+  }, 300_000);
 
   afterAll(async () => {
     await prometheus?.stop();
     await sd?.close();
-    await agent?.stop();
-    await injector?.stop();
-    await controlPlane?.stop();
     await cluster?.stop();
     if (work !== undefined && process.env['WEFT_CLUSTER_KEEP'] !== '1') rmSync(work, { recursive: true, force: true });
-  });
+  }, 120_000);
 
-  it('`weft install | kubectl apply -f -`; the control plane and the injector serve with what it installed', async () => {
-    const install = await runCli(['install', '--image', IMAGE]);
+  it('`weft install | kubectl apply -f -`: the control plane and the injector run as Deployments in weft-system, Running and Ready', async () => {
+    const install = await runCli(['install', '--image', IMAGE, '--image-pull-policy', 'Never']);
     expect(install.stderr).toBe('');
     expect(install.code).toBe(0);
     const applied = await cluster.kubectl(['apply', '-f', '-'], { input: install.stdout });
     expect(applied.stdout).toContain('mutatingwebhookconfiguration.admissionregistration.k8s.io/weft-injector created');
-
-    // The injector's serving certificate, as its Deployment would mount it.
-    const tls = await cluster.api<{ data: Record<string, string> }>('GET', '/api/v1/namespaces/weft-system/secrets/weft-injector-tls');
-    expect(tls.status).toBe(200);
-    for (const k of ['tls.crt', 'tls.key']) writeFileSync(join(work, k), Buffer.from(tls.body.data[k] ?? '', 'base64'), { mode: 0o600 });
-
-    const env = { ...process.env, WEFT_LOG_LEVEL: 'info' };
-    controlPlane = await startListeningProcess<{ grpc: number; admin: number }>(entryFile(dist, 'controlPlane'), [
-      '--kubeconfig', cluster.kubeconfigPath,
-      '--grpc-addr', `${agent.hostIp}:0`,
-      '--admin-addr', '127.0.0.1:0',
-    ], { logPath: join(work, 'control-plane.log'), env });
-    injector = await startListeningProcess<{ webhook: number; admin?: number }>(entryFile(dist, 'injector'), [
-      '--kubeconfig', cluster.kubeconfigPath,
-      '--tls-cert', join(work, 'tls.crt'),
-      '--tls-key', join(work, 'tls.key'),
-      '--proxy-image', IMAGE,
-      '--addr', `${agent.hostIp}:0`,
-      '--admin-addr', '127.0.0.1:0',
-      '--install-dir', dist,
-      '--control-plane', `${agent.hostIp}:${controlPlane.listening.grpc}`,
-    ], { logPath: join(work, 'injector.log'), env });
-
-    // The installed Services now front the host: no selector, Endpoints by hand.
-    const endpoints = (name: string, ports: { name: string; port: number }[]): object => ({
-      apiVersion: 'v1',
-      kind: 'Endpoints',
-      metadata: { name, namespace: 'weft-system' },
-      subsets: [{ addresses: [{ ip: agent.hostIp }], ports }],
-    });
-    for (const svc of ['weft-injector', 'weft-control-plane']) {
-      await cluster.kubectl(['-n', 'weft-system', 'patch', 'service', svc, '--type=json', '-p', '[{"op":"remove","path":"/spec/selector"}]']);
+    for (const d of ['weft-control-plane', 'weft-injector']) {
+      const r = await cluster.kubectl(['-n', 'weft-system', 'rollout', 'status', `deployment/${d}`, '--timeout=120s'], { allowFailure: true, timeoutMs: 130_000 });
+      if (r.exitCode !== 0) throw new Error(`${d} did not roll out: ${r.stderr}\n${await diagnostics()}`);
     }
-    await cluster.kubectl(['apply', '-f', '-'], {
-      input: JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'List',
-        items: [
-          endpoints('weft-injector', [{ name: 'webhook', port: injector.listening.webhook }]),
-          endpoints('weft-control-plane', [{ name: 'grpc', port: controlPlane.listening.grpc }, { name: 'admin-http', port: controlPlane.listening.admin }]),
-        ],
-      }),
-    });
-    expect((await fetch(`http://127.0.0.1:${controlPlane.listening.admin}/ready`)).status).toBe(200);
-    expect((await fetch(`http://127.0.0.1:${injector.listening.admin ?? 0}/ready`)).status).toBe(200);
-  });
+    const pods = (await cluster.api<{ items: DemoPod[] }>('GET', '/api/v1/namespaces/weft-system/pods')).body.items;
+    expect(pods.map((p) => p.metadata.name.replace(/-[a-z0-9]+-[a-z0-9]+$/, '')).sort()).toEqual(['weft-control-plane', 'weft-injector']);
+    for (const p of pods) {
+      expect(p.status.phase, p.metadata.name).toBe('Running');
+      expect(p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'), p.metadata.name).toBe(true);
+    }
+  }, 300_000);
 
   it('namespace demo annotated weft.dev/inject=enabled (and inbound-mode strict): the client, web-v1 and web-v2 come up, every pod with weft-init and weft-proxy, Ready', async () => {
     await cluster.kubectl(['create', 'namespace', 'demo']);
@@ -322,9 +285,10 @@ describeCluster('the journey: weft install, annotate, deploy, split 80/20, Prome
     const ready = await waitFor('three Ready pods in demo', async () => {
       const pods = (await demoPods()).filter((p) => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
       return pods.length === 3 ? pods : undefined;
-    }, 120_000, 500).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}\n${diagnostics()}`);
+    }, 180_000, 500).catch(async (err: unknown) => {
+      throw new Error(`${(err as Error).message}\n${await diagnostics()}`);
     });
+    readyAt = Date.now();
     const deployments = ready.map((p) => p.metadata.name.replace(/-[a-z0-9]+-[a-z0-9]+$/, '')).sort();
     expect(deployments).toEqual(['client', 'web-v1', 'web-v2']);
     for (const p of ready) {
@@ -332,9 +296,9 @@ describeCluster('the journey: weft install, annotate, deploy, split 80/20, Prome
       expect(p.spec.containers.map((c) => c.name)[0], p.metadata.name).toBe('weft-proxy');
       expect(p.metadata.annotations?.['weft.dev/proxy-version'], p.metadata.name).toBeDefined();
       expect(p.status.initContainerStatuses?.[0]?.state.terminated?.exitCode, p.metadata.name).toBe(0);
-      expect(p.status.podIP?.startsWith(agent.subnet.replace(/0\/24$/, '')), p.metadata.name).toBe(true);
+      expect(p.status.podIP?.startsWith(node.podCidr.replace(/0\/24$/, '')), p.metadata.name).toBe(true);
       // weft-init's rules are in the pod's own network namespace.
-      const rules = await agent.exec('demo', p.metadata.name, ['iptables', '-w', '-t', 'nat', '-S']);
+      const rules = await node.netnsExec('demo', p.metadata.name, ['iptables', '-w', '-t', 'nat', '-S']);
       expect(rules.stdout).toContain('-A OUTPUT -p tcp -j WEFT_OUTBOUND');
       expect(rules.stdout).toContain('-A WEFT_OUTBOUND -m owner --uid-owner 2102 -j RETURN');
       expect(rules.stdout).toContain('-A PREROUTING -p tcp -j WEFT_INBOUND');
@@ -350,7 +314,7 @@ describeCluster('the journey: weft install, annotate, deploy, split 80/20, Prome
     prometheus = await startPrometheus(join(work, 'prometheus'), config, await freePort());
   });
 
-  it("weft-init in a network namespace: the app's traffic to another pod's address goes through its proxy (outbound), and into that pod through the peer's proxy (inbound)", async () => {
+  it("weft-init in the pod's network namespace: the app's traffic to another pod's address goes through its proxy (outbound), and into that pod through the peer's proxy (inbound)", async () => {
     const client = await podOf('client');
     const web = await podOf('web-v1');
     const authority = 'web-v1.demo.svc.cluster.local:80';
@@ -373,7 +337,7 @@ describeCluster('the journey: weft install, annotate, deploy, split 80/20, Prome
     // Inbound interception holds even for a connection that skips the sender's proxy
     // (uid 2102 is exempt from weft-init's OUTPUT rules): web-v1's rules hand it to
     // its proxy's inbound port, which refuses plaintext in strict mode.
-    const bypass = await burst(client, { url: `http://${web.status.podIP}:8080/`, n: 3, concurrency: 1 }, 2102);
+    const bypass = await burstAs(client, 2102, { url: `http://${web.status.podIP}:8080/`, n: 3, concurrency: 1 });
     expect(bypass.statuses).toEqual({ '403': 3 });
     expect(bypass.errorCodes).toEqual({ WEFT_ERR_TLS_REQUIRED: 3 });
   });
@@ -459,4 +423,19 @@ describeCluster('the journey: weft install, annotate, deploy, split 80/20, Prome
     expect(v1 / (v1 + v2)).toBeLessThanOrEqual(0.85);
     expect(rate['client'] ?? 0).toBe(0);
   }, 90_000);
+
+  it('no pod restarted in the 2 minutes since they became Ready, and all are still Ready (the probes pass through weft-init\'s rules)', async () => {
+    const wait = readyAt + 120_000 - Date.now();
+    if (wait > 0) await sleep(wait);
+    for (const ns of ['weft-system', 'demo']) {
+      const pods = (await cluster.api<{ items: (DemoPod & { status: { containerStatuses?: { name: string; restartCount: number; ready: boolean }[] } })[] }>('GET', `/api/v1/namespaces/${ns}/pods`)).body.items;
+      expect(pods.length).toBeGreaterThan(0);
+      for (const p of pods) {
+        for (const c of p.status.containerStatuses ?? []) {
+          expect(c.restartCount, `${p.metadata.name}/${c.name}`).toBe(0);
+          expect(c.ready, `${p.metadata.name}/${c.name}`).toBe(true);
+        }
+      }
+    }
+  }, 180_000);
 });

@@ -1,7 +1,5 @@
-// Helpers for the mesh-on-a-real-apiserver tests (node-agent.test.ts,
-// injection.test.ts, journey.test.ts): polling, Weft's own processes
-// (control-plane/main.ts, injector/main.ts) started the way a Deployment
-// would start them, and Debian's Prometheus.
+// Helpers for the mesh-on-a-real-apiserver tests (journey.test.ts and the
+// other real-node tests): polling and Debian's Prometheus.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, readFileSync } from 'node:fs';
@@ -27,7 +25,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
-// --- processes that print {"listening": ...} once they serve (control-plane/main.ts, injector/main.ts)
+// --- child processes killed if the test process exits
 
 const liveChildren = new Set<ChildProcess>();
 let hookInstalled = false;
@@ -37,85 +35,6 @@ function killLeftoversOnExit(): void {
   process.once('exit', () => {
     for (const c of liveChildren) c.kill('SIGKILL');
   });
-}
-
-export interface ListeningProcess<L> {
-  child: ChildProcess;
-  /** What the process printed as {"listening": ...}. */
-  listening: L;
-  logPath: string;
-  logTail(lines?: number): string;
-  /** SIGTERM, SIGKILL after `graceMs` (default 5 s). Idempotent. */
-  stop(graceMs?: number): Promise<void>;
-}
-
-/** Spawns `node <script> <args>`; resolves once it prints its {"listening": ...} line (stdout and stderr also go to `logPath`). */
-export async function startListeningProcess<L>(
-  script: string,
-  args: readonly string[],
-  o: { logPath: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
-): Promise<ListeningProcess<L>> {
-  killLeftoversOnExit();
-  const log = createWriteStream(o.logPath, { flags: 'a' });
-  await once(log, 'open');
-  log.write(`=== ${new Date().toISOString()} node ${script} ${args.join(' ')}\n`);
-  const child = spawn(process.execPath, [script, ...args], { env: o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  liveChildren.add(child);
-  child.stderr.pipe(log, { end: false });
-  const exited = new Promise<void>((resolvePromise) =>
-    child.once('exit', () => {
-      liveChildren.delete(child);
-      setImmediate(() => log.end());
-      resolvePromise();
-    }),
-  );
-  const logTail = (lines = 40): string => {
-    try {
-      return readFileSync(o.logPath, 'utf8').split('\n').slice(-lines).join('\n');
-    } catch {
-      return '';
-    }
-  };
-  const listening = await new Promise<L>((resolvePromise, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`${script} did not start within ${o.timeoutMs ?? 30_000} ms:\n${logTail()}`)), o.timeoutMs ?? 30_000);
-    child.stdout.on('data', (c: Buffer) => {
-      log.write(c);
-      buf += c.toString();
-      for (const line of buf.split('\n')) {
-        if (!line.includes('"listening"')) continue;
-        try {
-          const v = (JSON.parse(line) as { listening: L }).listening;
-          clearTimeout(timer);
-          resolvePromise(v);
-          return;
-        } catch {
-          // a partial line
-        }
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      setTimeout(() => reject(new Error(`${script} exited (${code ?? signal}) before listening:\n${logTail()}`)), 50);
-    });
-  });
-  let stopping: Promise<void> | undefined;
-  return {
-    child,
-    listening,
-    logPath: o.logPath,
-    logTail,
-    stop(graceMs = 5000) {
-      stopping ??= (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-        await exited;
-        clearTimeout(timer);
-      })();
-      return stopping;
-    },
-  };
 }
 
 // --- Prometheus (Debian's binary)

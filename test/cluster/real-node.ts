@@ -93,6 +93,15 @@ export interface RealNode {
   timings: Record<string, number>;
   /** `kubectl exec` into a pod's container; resolves with the result (never throws on the command's exit code). */
   exec(namespace: string, pod: string, argv: readonly string[], opts?: { container?: string; input?: string; timeoutMs?: number }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  /**
+   * Runs a host command inside a pod's network namespace (nsenter; the host's
+   * files and binaries, e.g. this checkout's Node and test scripts), as `uid`
+   * if given: what `ip netns exec` was to the test kubelet. Never throws on the
+   * command's exit code.
+   */
+  netnsExec(namespace: string, pod: string, argv: readonly string[], opts?: { uid?: number; timeoutMs?: number }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  /** The host pid of a pod's first running container (its network namespace is /proc/<pid>/ns/net). */
+  podPid(namespace: string, pod: string): Promise<number>;
   /** Deletes every pod, stops the node's processes and sweeps the host (node-host.ts). Idempotent. */
   stop(): Promise<void>;
 }
@@ -482,8 +491,34 @@ export async function startRealNode(cluster: NodeCluster, opts: { log?: (line: s
         { allowFailure: true, timeoutMs: eopts.timeoutMs ?? 60_000, ...(eopts.input !== undefined ? { input: eopts.input } : {}) },
       );
     },
+    podPid,
+    async netnsExec(namespace, pod, argv, nopts = {}) {
+      const pid = await podPid(namespace, pod);
+      const cmd = ['--net=' + `/proc/${pid}/ns/net`, '--', ...(nopts.uid !== undefined ? ['setpriv', `--reuid=${nopts.uid}`, `--regid=${nopts.uid}`, '--clear-groups'] : []), ...argv];
+      try {
+        const { stdout, stderr } = await execFileAsync('nsenter', cmd, { timeout: nopts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 });
+        return { exitCode: 0, stdout, stderr };
+      } catch (err) {
+        const e = err as { code?: number | string; stdout?: string; stderr?: string; message: string };
+        return { exitCode: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? e.message };
+      }
+    },
     stop,
   };
+
+  async function podPid(namespace: string, pod: string): Promise<number> {
+    const res = await cluster.api<{ status?: { containerStatuses?: { containerID?: string; state?: { running?: unknown } }[] } }>(
+      'GET',
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}`,
+    );
+    const ids = (res.body.status?.containerStatuses ?? []).filter((c) => c.state?.running !== undefined && c.containerID).map((c) => (c.containerID ?? '').replace(/^containerd:\/\//, ''));
+    const tasks = await sh(bins.ctr, ['--address', containerdAddress, '-n', 'k8s.io', 'tasks', 'ls']);
+    for (const line of tasks.split('\n').slice(1)) {
+      const [id, pid, status] = line.trim().split(/\s+/);
+      if (id !== undefined && ids.includes(id) && status === 'RUNNING') return Number(pid);
+    }
+    throw new Error(`pod ${namespace}/${pod} has no running container (containers ${ids.join(', ') || 'none'})`);
+  }
 }
 
 /** Pods' traffic stays on the machine: anything leaving the bridge for another interface is dropped; traffic within it is accepted. */
