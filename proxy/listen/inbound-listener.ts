@@ -1,5 +1,8 @@
 // The inbound listener (4143): one port for mTLS and, in permissive mode,
-// plaintext. The first byte tells them apart (0x16 opens a TLS handshake).
+// plaintext. On the listener's own port (where mesh peers dial) the first
+// byte tells them apart (0x16 opens a TLS handshake); a connection redirected
+// from an app port (transparent mode) is never a peer's, and is plaintext for
+// the app at once, whoever speaks first.
 //
 // mTLS: a tls.Server (never listening itself) takes the connection, so that
 // Node records OpenSSL's verdict on the client's chain against the current
@@ -146,8 +149,52 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
     refuse(secure, new WeftError('WEFT_ERR_TLS_HANDSHAKE', `TLS handshake failed: ${(err as { code?: string }).code ?? err.message}`, { cause: err }));
   });
 
+  /** A plaintext connection: refused in strict mode; else HTTP/1.x, h2c or opaque TCP for the app port it dialled. */
+  const plaintext = (socket: net.Socket, dst: { port: number } | undefined): void => {
+    const track = (protocol: ConnProtocol): void =>
+      o.metrics.trackConnection(socket, { direction: 'inbound', peer: 'src', tls: 'false', protocol });
+    if (o.strict()) {
+      o.metrics.inboundTcpErrors.inc({ error: 'WEFT_ERR_TLS_REQUIRED' });
+      warn('WEFT_ERR_TLS_REQUIRED', 'inbound plaintext connection refused (strict mode)', {
+        code: 'WEFT_ERR_TLS_REQUIRED',
+        client: socket.remoteAddress,
+      });
+      socket.end(rawErrorResponse(403, 'Forbidden', 'WEFT_ERR_TLS_REQUIRED'));
+      return;
+    }
+    if (dst === undefined || o.onOpaque === undefined) {
+      track('http1');
+      o.http.emit('connection', socket);
+      return;
+    }
+    const onOpaque = o.onOpaque;
+    dialledPorts.set(socket, dst.port);
+    if (o.opaquePorts?.().has(dst.port) === true) {
+      track('opaque');
+      onOpaque(socket, dst.port, '');
+      return;
+    }
+    peekProtocol(socket, o.detectTimeoutMs ?? 1_000, (protocol) => {
+      track(protocol);
+      if (protocol === 'http1') o.http.emit('connection', socket);
+      else if (protocol === 'h2' && o.h2 !== undefined) o.h2(socket);
+      else onOpaque(socket, dst.port, '');
+    });
+  };
+
   const handle = (socket: net.Socket): void => {
     socket.on('error', () => socket.destroy());
+    const dst = o.transparent === true ? originalDestination(socket) : undefined;
+    // Mesh peers dial this listener's own port. A connection redirected here
+    // from an app port is a caller outside the mesh (or one bypassing its
+    // proxy): plaintext for the app whatever its first byte (a TLS handshake
+    // is the app's own TLS, passed through), and it may speak a protocol in
+    // which the server talks first (MySQL, SMTP): nothing waits for its
+    // first byte here.
+    if (dst !== undefined && dst.port !== socket.localPort) {
+      plaintext(socket, dst);
+      return;
+    }
     const timer = setTimeout(() => socket.destroy(), handshakeTimeoutMs);
     socket.once('close', () => clearTimeout(timer));
     socket.once('readable', () => {
@@ -168,36 +215,7 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
         tlsServer.emit('connection', socket);
         return;
       }
-      const track = (protocol: ConnProtocol): void =>
-        o.metrics.trackConnection(socket, { direction: 'inbound', peer: 'src', tls: 'false', protocol });
-      if (o.strict()) {
-        o.metrics.inboundTcpErrors.inc({ error: 'WEFT_ERR_TLS_REQUIRED' });
-        warn('WEFT_ERR_TLS_REQUIRED', 'inbound plaintext connection refused (strict mode)', {
-          code: 'WEFT_ERR_TLS_REQUIRED',
-          client: socket.remoteAddress,
-        });
-        socket.end(rawErrorResponse(403, 'Forbidden', 'WEFT_ERR_TLS_REQUIRED'));
-        return;
-      }
-      const dst = o.transparent === true ? originalDestination(socket) : undefined;
-      if (dst === undefined || o.onOpaque === undefined) {
-        track('http1');
-        o.http.emit('connection', socket);
-        return;
-      }
-      const onOpaque = o.onOpaque;
-      dialledPorts.set(socket, dst.port);
-      if (o.opaquePorts?.().has(dst.port) === true) {
-        track('opaque');
-        onOpaque(socket, dst.port, '');
-        return;
-      }
-      peekProtocol(socket, o.detectTimeoutMs ?? 1_000, (protocol) => {
-        track(protocol);
-        if (protocol === 'http1') o.http.emit('connection', socket);
-        else if (protocol === 'h2' && o.h2 !== undefined) o.h2(socket);
-        else onOpaque(socket, dst.port, '');
-      });
+      plaintext(socket, dst);
     });
     socket.resume();
     socket.pause();

@@ -408,13 +408,15 @@ describe.skipIf(missing.length > 0 && !inCi)('an injected pod keeps working (rea
     expect((await opened()) - before).toBe(3);
   });
 
-  it('permissive mode: plaintext from an unmeshed host to each of two app ports reaches that port', () => {
+  it('permissive mode: plaintext from an unmeshed host to each of two app ports reaches that port, server-first TCP too', () => {
     for (const port of [8080, 9090]) {
       const r = run(host, 'http', sh_.a.v4, String(port));
       expect(r).toMatch(/^200 /);
       expect(JSON.parse(r.slice(4))).toMatchObject({ app: 'server', port, clientId: '' });
     }
     expect(run(host, 'ping', sh_.a.v4, '6379')).toBe('+PONG');
+    // Server speaks first: the inbound side must not wait for the caller's first byte (an unmeshed database client).
+    expect(run(host, 'banner', sh_.a.v4, '2526')).toBe('220 server ready|250 HELO weft');
   });
 
   it('gRPC (h2c from the app): a unary call and a bidirectional stream reach the meshed server over mTLS, by ClusterIP and by pod IP, each call counted', async () => {
