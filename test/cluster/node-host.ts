@@ -141,6 +141,11 @@ export async function acquireNodeLock(log: (line: string) => void, timeoutMs = 1
 
 export function releaseNodeLock(): void {
   rmSync(LOCK, { force: true });
+  try {
+    rmdirSync(NODE_RUN_DIR); // only when empty
+  } catch {
+    // not empty, or gone
+  }
 }
 
 function cmdline(pid: number): string {
@@ -288,13 +293,14 @@ export async function sweepHost(log: (line: string) => void, state = readHostSta
   for (let i = 0; i < 10 && killCgroupProcesses() > 0; i++) await sleep(200);
 
   // 2. mounts (kubelet's root-dir bind mount, secret tmpfs, overlay rootfs, netns bind mounts).
-  const prefixes = [state.dir, '/var/lib/kubelet', '/run/containerd', '/run/netns/cni-', '/var/run/netns/cni-'];
-  for (const m of mountsUnder([state.dir, '/var/lib/kubelet', '/run/containerd'])) run('umount', ['-l', m]);
+  const containerdState = path.join(NODE_RUN_DIR, 'containerd-state');
+  const mountRoots = [state.dir, containerdState, '/var/lib/kubelet', '/run/containerd'];
+  for (const m of mountsUnder(mountRoots)) run('umount', ['-l', m]);
   for (const ns of safeReaddir('/run/netns').filter((n) => n.startsWith('cni-'))) {
     run('umount', ['-l', `/run/netns/${ns}`]);
     rmSync(`/run/netns/${ns}`, { force: true });
   }
-  const leftMounts = mountsUnder(prefixes.filter((p) => !p.endsWith('-')));
+  const leftMounts = mountsUnder(mountRoots);
   if (leftMounts.length > 0) log(`mounts that would not go: ${leftMounts.join(', ')}`);
 
   // 3. network: kube-proxy's chains, the node's FORWARD rules, the bridge.
@@ -325,6 +331,8 @@ export async function sweepHost(log: (line: string) => void, state = readHostSta
   // 6. files.
   for (const p of state.createdPaths) rmSync(p, { recursive: true, force: true });
   if (!opts.keepDir && mountsUnder([state.dir]).length === 0) rmSync(state.dir, { recursive: true, force: true });
+  if (mountsUnder([containerdState]).length === 0) rmSync(containerdState, { recursive: true, force: true });
+  for (const sock of safeReaddir(NODE_RUN_DIR).filter((f) => f.startsWith('containerd.sock'))) rmSync(path.join(NODE_RUN_DIR, sock), { force: true });
   rmSync(STATE, { force: true });
 }
 

@@ -5,8 +5,10 @@
 // the API through the `kubernetes` Service, a Job completes, a deleted pod
 // gets SIGTERM and its grace period, and stopping the cluster leaves the
 // machine as it was.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeCluster } from './cluster-gate.ts';
 import { startCluster, type Cluster } from './harness.ts';
@@ -146,16 +148,49 @@ describeCluster('a real node: kubelet, containerd, kube-proxy, kube-scheduler', 
   let node: RealNode;
   let before: HostSnapshot;
 
+  let leftover: { pids: Record<string, number>; dir: string } | undefined;
+
   beforeAll(async () => {
     before = hostSnapshot();
+    // A run killed with SIGKILL: its node's processes, mounts, rules and lock stay behind.
+    const child = spawn(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'real-node-child.ts')], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+    const ready = await new Promise<{ dir: string }>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        const line = out.split('\n').find((l) => l.includes('"ready"'));
+        if (line !== undefined) resolve(JSON.parse(line) as { dir: string });
+      });
+      child.once('exit', (code) => reject(new Error(`the child run exited (${code}) before its node was ready`)));
+    });
+    const state = JSON.parse(readFileSync('/run/weft-real-node/state.json', 'utf8')) as { pids: Record<string, number> };
+    process.kill(-(child.pid ?? 0), 'SIGKILL'); // its process group: the test process, etcd, the apiserver
+    leftover = { pids: state.pids, dir: ready.dir };
+
     cluster = await startCluster({ node: true });
     if (!cluster.node) throw new Error('startCluster({ node: true }) returned no node');
     node = cluster.node;
-  }, 300_000);
+  }, 400_000);
 
   afterAll(async () => {
     await cluster?.stop();
+    if (leftover) rmSync(leftover.dir, { recursive: true, force: true });
   }, 120_000);
+
+  it("swept a killed run's node before starting its own: that run's kubelet, containerd and kube-proxy are gone, its lock taken over", () => {
+    expect(leftover).toBeDefined();
+    for (const [name, pid] of Object.entries(leftover?.pids ?? {})) {
+      let alive = true;
+      try {
+        process.kill(pid, 0);
+        alive = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(name === 'kube-scheduler' ? 'kube-scheduler' : name);
+      } catch {
+        alive = false;
+      }
+      expect(alive, `${name} (pid ${pid}) of the killed run`).toBe(false);
+    }
+    expect(readFileSync('/run/weft-real-node/lock', 'utf8').trim()).toBe(String(process.pid));
+  });
 
   it('runs a Deployment whose init container runs first and whose httpGet probes come from the node', async () => {
     await cluster.kubectl(['apply', '-f', '-'], { input: APP });

@@ -318,10 +318,18 @@ export async function startRealNode(cluster: NodeCluster, opts: { log?: (line: s
       await sh(bins.kubeProxy, ['--cleanup'], true);
       await sweepHost(log, state, { keepDir: true }); // the cluster's stop() removes it, or keeps it with WEFT_CLUSTER_KEEP=1
       releaseNodeLock();
+      process.off('exit', killOnExit);
       log(`stopped and swept in ${Date.now() - t0} ms`);
     })();
     return stopping;
   };
+
+  // If the test process dies without stop(), its node processes die with it;
+  // the next start sweeps the rest (the lock's owner is gone).
+  const killOnExit = (): void => {
+    for (const p of procs) p.child?.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
 
   try {
     await mkdir(dir, { recursive: true });
