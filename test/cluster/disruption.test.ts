@@ -16,58 +16,14 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeCluster } from './cluster-gate.ts';
 import { waitFor } from './mesh-journey-fixture.ts';
 import { isReady, startInstalledMesh, type InstalledMesh, type PodJson } from './real-mesh-fixture.ts';
-import { NODE_IMAGES } from './real-node.ts';
+import { demoWebYaml, idleYaml } from './demo-manifests.ts';
 
 const LOAD = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'http-load.ts'), 'utf8');
 const NS = 'shop';
 
-const APPS = `
-apiVersion: v1
-kind: Service
-metadata: { name: web, namespace: ${NS} }
-spec:
-  selector: { app: web }
-  ports: [{ name: http, port: 80, targetPort: http }]
+const APPS = `${demoWebYaml({ namespace: NS, replicas: 3, latencyMs: 5 })}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: web, namespace: ${NS} }
-spec:
-  replicas: 3
-  selector: { matchLabels: { app: web } }
-  template:
-    metadata: { labels: { app: web } }
-    spec:
-      terminationGracePeriodSeconds: 10
-      containers:
-        - name: web
-          image: ${NODE_IMAGES.weft}
-          imagePullPolicy: Never
-          command: [node, /weft/cli/demo-app.js, server]
-          env:
-            - { name: HOST, value: 0.0.0.0 }
-            - { name: LATENCY_MS, value: "5" }
-            - { name: POD_NAME, valueFrom: { fieldRef: { fieldPath: metadata.name } } }
-          ports: [{ name: http, containerPort: 8080 }]
-          readinessProbe: { httpGet: { path: /, port: http }, periodSeconds: 1 }
-          livenessProbe: { httpGet: { path: /, port: http }, periodSeconds: 5 }
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: client, namespace: ${NS} }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: client } }
-  template:
-    metadata: { labels: { app: client } }
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: client
-          image: ${NODE_IMAGES.weft}
-          imagePullPolicy: Never
-          command: [sleep, "100000"]
-`;
+${idleYaml(NS, 'client')}`;
 
 interface LoadResult {
   sent: number;

@@ -8,36 +8,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeCluster } from './cluster-gate.ts';
 import { waitFor } from './mesh-journey-fixture.ts';
 import { startInstalledMesh, type InstalledMesh, type PodJson } from './real-mesh-fixture.ts';
+import { demoWebYaml } from './demo-manifests.ts';
 import { NODE_IMAGES } from './real-node.ts';
 
 const NS = 'batch';
 
-const WEB = `
-apiVersion: v1
-kind: Service
-metadata: { name: web, namespace: ${NS} }
-spec:
-  selector: { app: web }
-  ports: [{ name: http, port: 80, targetPort: http }]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: web, namespace: ${NS} }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: web } }
-  template:
-    metadata: { labels: { app: web } }
-    spec:
-      containers:
-        - name: web
-          image: ${NODE_IMAGES.weft}
-          imagePullPolicy: Never
-          command: [node, /weft/cli/demo-app.js, server]
-          env: [{ name: HOST, value: 0.0.0.0 }]
-          ports: [{ name: http, containerPort: 8080 }]
-          readinessProbe: { httpGet: { path: /, port: http }, periodSeconds: 1 }
-`;
+const WEB = demoWebYaml({ namespace: NS });
 
 const job = (name: string, restartPolicy: 'Never' | 'OnFailure', image: string, command: readonly string[]): string => `
 apiVersion: batch/v1

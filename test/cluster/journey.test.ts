@@ -40,6 +40,7 @@ import { describeCluster } from './cluster-gate.ts';
 import { freePort, startCluster, type Cluster } from './harness.ts';
 import { startPrometheus, waitFor, type PrometheusServer } from './mesh-journey-fixture.ts';
 import { NODE_IMAGES, type RealNode } from './real-node.ts';
+import { runCli } from './real-mesh-fixture.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const IMAGE = NODE_IMAGES.weft;
@@ -162,18 +163,6 @@ interface Burst {
   errorCodes: Record<string, number>;
   failures: number;
   firstFailure?: string;
-}
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'cli', 'main.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
 }
 
 /** A plain HTTP/1.1 GET over a fresh TCP connection from the host: status line, weft-error header (or the socket error). */
