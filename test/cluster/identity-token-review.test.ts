@@ -124,8 +124,9 @@ describeCluster('Identity: Certify with projected ServiceAccount tokens checked 
       expectedId: id('web'),
     });
     expect(verified.spiffeId).toBe(`spiffe://cluster.local/ns/${NS}/sa/web`);
-    // The identity is the reviewed ServiceAccount's.
-    await expect(createTokenReviewValidator({ client: kcp.client }).validate(token, Date.now())).resolves.toEqual({ namespace: NS, serviceAccount: 'web' });
+    // The identity is the reviewed ServiceAccount's; the pod is the one the token is bound to
+    // (what the config stream matches a finished Job's pod against).
+    await expect(createTokenReviewValidator({ client: kcp.client }).validate(token, Date.now())).resolves.toEqual({ namespace: NS, serviceAccount: 'web', pod: 'web-1' });
   });
 
   it('fails for another identity: a token of ServiceAccount web asking for other -> CERTIFY_DENIED', async () => {
