@@ -159,7 +159,9 @@ export function createInboundListener(o: InboundListenerOptions): InboundListene
         code: 'WEFT_ERR_TLS_REQUIRED',
         client: socket.remoteAddress,
       });
-      socket.end(rawErrorResponse(403, 'Forbidden', 'WEFT_ERR_TLS_REQUIRED'));
+      // Closed outright once the answer is out: the socket is paused and half-open
+      // sockets are allowed, so waiting for the caller's FIN would keep it forever.
+      socket.end(rawErrorResponse(403, 'Forbidden', 'WEFT_ERR_TLS_REQUIRED'), () => socket.destroy());
       return;
     }
     if (dst === undefined || o.onOpaque === undefined) {

@@ -7,7 +7,7 @@
 // directories the kubelet insists on. The sweep runs at the end of every run
 // and, for a run that was killed, at the start of the next one.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, rmdirSync, writeFileSync, closeSync, writeSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NODE_NETWORK } from './node-config.ts';
@@ -54,6 +54,8 @@ export interface NodeHostState {
   sysctls: Record<string, string>;
   /** HOST_PATHS that did not exist before the run. */
   createdPaths: string[];
+  /** CNI network namespaces (/run/netns/cni-*) that existed before the run: never touched. */
+  netnsBefore?: string[];
 }
 
 function run(cmd: string, args: readonly string[]): { ok: boolean; out: string } {
@@ -89,7 +91,15 @@ export function recordHostBaseline(owner: number, dir: string, containerdAddress
     const v = readSysctl(s);
     if (v !== undefined) sysctls[s] = v;
   }
-  return { owner, dir, containerdAddress, pids: {}, sysctls, createdPaths: HOST_PATHS.filter((p) => !existsSync(p)) };
+  return {
+    owner,
+    dir,
+    containerdAddress,
+    pids: {},
+    sysctls,
+    createdPaths: HOST_PATHS.filter((p) => !existsSync(p)),
+    netnsBefore: safeReaddir('/run/netns').filter((n) => n.startsWith('cni-')),
+  };
 }
 
 export function writeHostState(state: NodeHostState): void {
@@ -106,41 +116,83 @@ function readHostState(): NodeHostState | undefined {
   }
 }
 
+/** Reads the lock's owner pid; undefined when there is no lock file (released meanwhile). */
+function lockOwner(): number | undefined {
+  try {
+    return Number(readFileSync(LOCK, 'utf8').trim());
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 /**
- * Takes the machine-wide lock, waiting while a live process holds it. A lock
- * whose owner is gone belongs to a killed run: its leftovers are swept first.
+ * Takes the machine-wide lock, waiting while a live process holds it. The
+ * lock file appears whole (written aside, then hard-linked into place), so a
+ * reader never sees it empty. A lock whose owner is gone belongs to a killed
+ * run: exactly one waiter takes it over (renames it away), sweeps that run's
+ * leftovers and tries again.
  */
 export async function acquireNodeLock(log: (line: string) => void, timeoutMs = 15 * 60_000): Promise<void> {
   mkdirSync(NODE_RUN_DIR, { recursive: true });
   const deadline = Date.now() + timeoutMs;
+  const mine = `${LOCK}.${process.pid}`;
+  writeFileSync(mine, String(process.pid));
   let told = false;
-  for (;;) {
-    try {
-      const fd = openSync(LOCK, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  try {
+    for (;;) {
+      try {
+        linkSync(mine, LOCK);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const owner = lockOwner();
+      if (owner === undefined) continue; // released meanwhile
+      if (!Number.isInteger(owner) || owner <= 0 || !pidAlive(owner)) {
+        const stale = `${LOCK}.stale.${process.pid}`;
+        try {
+          renameSync(LOCK, stale); // only one waiter wins this
+        } catch {
+          continue;
+        }
+        log(`the real-node lock's owner (pid ${owner}) is gone: sweeping what its run left`);
+        await sweepHost(log);
+        rmSync(stale, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`another real node (pid ${owner}) held ${LOCK} for ${timeoutMs} ms`);
+      if (!told) log(`waiting for the real node of pid ${owner} to stop (${LOCK})`);
+      told = true;
+      await sleep(1000);
     }
-    const owner = Number(readFileSync(LOCK, 'utf8').trim());
-    if (!Number.isInteger(owner) || owner <= 0 || !pidAlive(owner)) {
-      log(`the real-node lock's owner (pid ${owner}) is gone: sweeping what its run left`);
-      await sweepHost(log);
-      rmSync(LOCK, { force: true });
-      continue;
-    }
-    if (Date.now() > deadline) throw new Error(`another real node (pid ${owner}) held ${LOCK} for ${timeoutMs} ms`);
-    if (!told) log(`waiting for the real node of pid ${owner} to stop (${LOCK})`);
-    told = true;
-    await sleep(1000);
+  } finally {
+    rmSync(mine, { force: true });
   }
   // A state file without a lock: a run killed between the two.
   if (readHostState() !== undefined) await sweepHost(log);
+  refuseForeignNode();
 }
 
+/**
+ * The sweep removes kube-proxy's chains and /kubepods cgroups wholesale: with
+ * no state file of ours, their presence means another Kubernetes node runs on
+ * this machine (k3s, a real kubelet), which a test run must not wreck.
+ */
+function refuseForeignNode(): void {
+  const found: string[] = [];
+  const chains = run('iptables', ['-w', '5', '-t', 'nat', '-S']);
+  if (chains.ok && /^-N KUBE-/m.test(chains.out)) found.push('KUBE-* iptables chains');
+  if (cgroupControllers().some((c) => existsSync(path.join(c, 'kubepods')))) found.push('/kubepods cgroups');
+  if (found.length > 0) {
+    releaseNodeLock();
+    throw new Error(`this machine already runs a Kubernetes node (${found.join(', ')}) that is not the tests': the real node would wreck it; run the cluster tests elsewhere`);
+  }
+}
+
+/** Releases the lock if it is ours. */
 export function releaseNodeLock(): void {
-  rmSync(LOCK, { force: true });
+  if (lockOwner() === process.pid) rmSync(LOCK, { force: true });
   try {
     rmdirSync(NODE_RUN_DIR); // only when empty
   } catch {
@@ -271,7 +323,8 @@ export async function sweepHost(log: (line: string) => void, state = readHostSta
   if (state === undefined) return;
   // 1. processes: the run's own, containerd's shims, and every container process.
   for (const [name, pid] of Object.entries(state.pids)) {
-    if (pidAlive(pid) && cmdline(pid) !== '') {
+    // A pid of the run's own process only if it still runs that program (pids are reused).
+    if (pidAlive(pid) && (cmdline(pid).split(' ')[0] ?? '').endsWith(`/${name}`)) {
       try {
         process.kill(pid, 'SIGKILL');
         log(`killed leftover ${name} (pid ${pid})`);
@@ -294,9 +347,10 @@ export async function sweepHost(log: (line: string) => void, state = readHostSta
 
   // 2. mounts (kubelet's root-dir bind mount, secret tmpfs, overlay rootfs, netns bind mounts).
   const containerdState = path.join(NODE_RUN_DIR, 'containerd-state');
-  const mountRoots = [state.dir, containerdState, '/var/lib/kubelet', '/run/containerd'];
+  // Only what the run owns: its dirs, and the host paths it created.
+  const mountRoots = [state.dir, containerdState, ...state.createdPaths];
   for (const m of mountsUnder(mountRoots)) run('umount', ['-l', m]);
-  for (const ns of safeReaddir('/run/netns').filter((n) => n.startsWith('cni-'))) {
+  for (const ns of safeReaddir('/run/netns').filter((n) => n.startsWith('cni-') && !(state.netnsBefore ?? []).includes(n))) {
     run('umount', ['-l', `/run/netns/${ns}`]);
     rmSync(`/run/netns/${ns}`, { force: true });
   }
