@@ -13,7 +13,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeCluster } from './cluster-gate.ts';
 import { startCluster, type Cluster } from './harness.ts';
 import { NODE_NETWORK } from './node-config.ts';
-import { TOUCHED_SYSCTLS } from './node-host.ts';
+import { HOST_PATHS, TOUCHED_SYSCTLS } from './node-host.ts';
 import { waitFor } from './mesh-journey-fixture.ts';
 import { NODE_IMAGES, type RealNode } from './real-node.ts';
 
@@ -24,6 +24,8 @@ interface HostSnapshot {
   kubepods: boolean;
   processes: string[];
   mounts: string[];
+  /** The host paths the kubelet, shims and CNI use whatever their configured dirs, that exist. */
+  hostPaths: string[];
 }
 
 function hostSnapshot(): HostSnapshot {
@@ -63,6 +65,7 @@ function hostSnapshot(): HostSnapshot {
     kubepods: readdirSync('/sys/fs/cgroup').some((c) => existsSync(`/sys/fs/cgroup/${c}/kubepods`)),
     processes,
     mounts,
+    hostPaths: HOST_PATHS.filter((p) => existsSync(p)),
   };
 }
 
@@ -273,6 +276,7 @@ describeCluster('a real node: kubelet, containerd, kube-proxy, kube-scheduler', 
     expect(after.bridge).toBe(false);
     expect(after.kubepods).toBe(before.kubepods);
     expect(after.mounts).toEqual(before.mounts);
+    expect(after.hostPaths).toEqual(before.hostPaths);
     expect(existsSync('/run/weft-real-node/lock')).toBe(false);
   }, 120_000);
 });
