@@ -20,6 +20,7 @@
 // ServiceAccount.
 import http from 'node:http';
 import https from 'node:https';
+import { kubeAuth, kubeGet } from './kube-get.ts';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { NamespaceLookup } from './namespace-lookup.ts';
 import type { NamespaceMeta } from './patch.ts';
@@ -97,35 +98,11 @@ export function createKubeNamespaceLookup(o: KubeNamespaceLookupOptions = {}): K
   let requests = 0;
 
   async function fetchNamespace(name: string): Promise<NamespaceMeta | undefined> {
-    const opts: https.RequestOptions = {};
-    await kc.applyToHTTPSOptions(opts);
-    agent ??= secure
-      ? new https.Agent({
-          keepAlive: true,
-          maxSockets: 8,
-          ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
-          ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
-          ...(opts.key !== undefined ? { key: opts.key } : {}),
-          ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
-          ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
-        })
-      : new http.Agent({ keepAlive: true, maxSockets: 8 });
-    const headers: Record<string, string> = { accept: 'application/json' };
-    for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k] = v;
-    if (typeof opts.auth === 'string' && opts.auth !== '') headers['authorization'] = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+    const auth = await kubeAuth(kc);
+    agent ??= secure ? new https.Agent({ keepAlive: true, maxSockets: 8, ...auth.tls }) : new http.Agent({ keepAlive: true, maxSockets: 8 });
     requests++;
     const url = `${server}/api/v1/namespaces/${encodeURIComponent(name)}`;
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = (secure ? https : http).request(url, { method: 'GET', agent, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      });
-      req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-      req.on('error', reject);
-      req.end();
-    }).catch((cause: unknown) => {
+    const { status, text } = await kubeGet(url, { headers: auth.headers, agent, timeoutMs }).catch((cause: unknown) => {
       throw new NamespaceLookupError(`GET namespace ${name}: ${(cause as Error).message}`, { cause });
     });
     if (status === 404) return undefined;
